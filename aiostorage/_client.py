@@ -1,0 +1,48 @@
+"""Building aiobotocore clients from StoreSettings (shared by the store and the event poller)."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Literal
+
+import aioboto3
+from botocore.config import Config
+
+from ._settings import StoreSettings
+
+__all__ = ["create_client"]
+
+
+def _session(settings: StoreSettings) -> aioboto3.Session:
+    secret = settings.aws_secret_access_key
+    token = settings.aws_session_token
+    return aioboto3.Session(
+        aws_access_key_id=settings.aws_access_key_id,
+        aws_secret_access_key=secret.get_secret_value() if secret else None,
+        aws_session_token=token.get_secret_value() if token else None,
+        region_name=settings.region,
+        profile_name=settings.profile,
+    )
+
+
+def create_client(
+    service: Literal["s3", "sqs"], settings: StoreSettings, *, max_connections: int
+) -> AbstractAsyncContextManager[Any]:
+    """One client with a pool of ``max_connections`` and a single attempt per call (we retry ourselves)."""
+    addressing = settings.addressing_style
+    if addressing == "auto" and settings.endpoint_url:
+        # Local servers and most S3-compatible stores are reached by IP or a bare host name.
+        addressing = "path"
+    config = Config(
+        region_name=settings.region,
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        max_pool_connections=max_connections,
+        retries={"total_max_attempts": 1, "mode": "standard"},
+        s3={"addressing_style": addressing},
+        tcp_keepalive=True,
+    )
+    client: AbstractAsyncContextManager[Any] = _session(settings).client(
+        service, endpoint_url=settings.endpoint_url, config=config
+    )
+    return client

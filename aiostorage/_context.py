@@ -1,0 +1,56 @@
+"""What the transfer engines need from a store: its client, bucket, settings and request runner."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from ._models import ObjectInfo, object_info_from_head
+from ._retry import Retrying
+from ._settings import StoreSettings
+
+__all__ = ["S3Context"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class S3Context:
+    """A bucket on an open client; every request goes through ``call`` (deadline, retries, errors)."""
+
+    client: Any
+    bucket: str
+    settings: StoreSettings
+    retrying: Retrying
+
+    async def call(
+        self,
+        operation: str,
+        attempt: Callable[[], Awaitable[T]],
+        *,
+        key: str | None = None,
+        bucket: str | None = None,
+        payload_bytes: int = 0,
+        on_retry: Callable[[], None] | None = None,
+    ) -> T:
+        """Run one request's attempts for ``key``; see ``Retrying.call``."""
+        return await self.retrying.call(
+            attempt,
+            operation=operation,
+            bucket=bucket or self.bucket,
+            key=key,
+            payload_bytes=payload_bytes,
+            on_retry=on_retry,
+        )
+
+    async def head(self, key: str, *, bucket: str | None = None, version_id: str | None = None) -> ObjectInfo:
+        """HeadObject as an ``ObjectInfo``; raises ``ObjectNotFound``."""
+        target = bucket or self.bucket
+        extra = {"VersionId": version_id} if version_id else {}
+
+        async def attempt() -> dict[str, Any]:
+            response: dict[str, Any] = await self.client.head_object(Bucket=target, Key=key, **extra)
+            return response
+
+        return object_info_from_head(key, await self.call("HeadObject", attempt, key=key, bucket=target))

@@ -1,0 +1,121 @@
+"""Results and progress events; every result is a frozen pydantic model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = [
+    "DeleteError",
+    "DeleteResult",
+    "DownloadResult",
+    "ObjectInfo",
+    "PresignedPost",
+    "TransferProgress",
+    "UploadResult",
+    "strip_etag",
+]
+
+
+def strip_etag(etag: str | None) -> str | None:
+    """S3 sends ETags in double quotes; we never do."""
+    return etag.strip('"') if etag else etag
+
+
+class _Result(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class UploadResult(_Result):
+    """What was stored: ``checksum`` is ``"ALGORITHM:base64"`` where S3 reported one."""
+
+    bucket: str
+    key: str
+    etag: str
+    size: int
+    version_id: str | None = None
+    checksum: str | None = None
+    parts: int = 1
+
+
+class DownloadResult(_Result):
+    """A finished download: the file at ``path`` holds exactly the object's ``size`` bytes."""
+
+    bucket: str
+    key: str
+    path: Path
+    etag: str
+    size: int
+    version_id: str | None = None
+
+
+class ObjectInfo(_Result):
+    """An object as listed or inspected; ``content_type`` and ``metadata`` are filled by ``head``."""
+
+    key: str
+    size: int
+    etag: str
+    last_modified: datetime | None = None
+    version_id: str | None = None
+    content_type: str | None = None
+    metadata: dict[str, str] | None = None
+
+
+class DeleteError(_Result):
+    """One key that a batch delete could not remove, with S3's reason."""
+
+    key: str
+    code: str
+    message: str
+
+
+class DeleteResult(_Result):
+    """Keys deleted and keys that failed, each reported by S3."""
+
+    deleted: list[str]
+    errors: list[DeleteError]
+
+
+class PresignedPost(_Result):
+    """A browser form upload: POST ``fields`` (then the file) as multipart/form-data to ``url``."""
+
+    url: str
+    fields: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class TransferProgress:
+    """A transfer's progress: ``transferred`` bytes of ``total`` (``None`` while the size is unknown)."""
+
+    key: str
+    transferred: int
+    total: int | None
+
+
+def object_info_from_head(key: str, response: dict[str, Any]) -> ObjectInfo:
+    """An ObjectInfo from a HeadObject (or GetObject) response."""
+    return ObjectInfo(
+        key=key,
+        size=int(response.get("ContentLength", 0)),
+        etag=strip_etag(response.get("ETag")) or "",
+        last_modified=response.get("LastModified"),
+        version_id=response.get("VersionId"),
+        content_type=response.get("ContentType"),
+        metadata=dict(response.get("Metadata") or {}),
+    )
+
+
+_CHECKSUM_FIELDS = ("ChecksumCRC64NVME", "ChecksumCRC32C", "ChecksumCRC32", "ChecksumSHA256", "ChecksumSHA1")
+
+
+def checksum_from_response(response: dict[str, Any]) -> str | None:
+    """``"ALGORITHM:value"`` for the strongest checksum S3 reported in a response, if any."""
+    for field in _CHECKSUM_FIELDS:
+        value = response.get(field)
+        if value:
+            return f"{field.removeprefix('Checksum')}:{value}"
+    return None

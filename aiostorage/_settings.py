@@ -1,0 +1,92 @@
+"""StoreSettings: where aiostorage finds its region, bucket, queue, endpoint, credentials and defaults."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ._exceptions import ConfigError
+
+__all__ = ["MAX_PARTS", "MAX_PART_SIZE", "MIN_PART_SIZE", "GiB", "KiB", "MiB", "StoreSettings"]
+
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+
+# S3's multipart limits.
+MIN_PART_SIZE = 5 * MiB
+MAX_PART_SIZE = 5 * GiB
+MAX_PARTS = 10_000
+
+
+def _env(name: str, *env: str) -> AliasChoices:
+    """Accept the field's own name (``StoreSettings(bucket=...)``) and its environment variables."""
+    return AliasChoices(name, *env)
+
+
+class StoreSettings(BaseSettings):
+    """Connection, location and transfer defaults, read from arguments, the environment and ``.env``.
+
+    Arguments given by name win over the environment; the environment wins over ``.env``.
+    """
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        frozen=True,
+    )
+
+    region: str = Field("us-east-1", validation_alias=_env("region", "AWS_REGION", "AWS_DEFAULT_REGION"))
+    bucket: str | None = Field(None, validation_alias=_env("bucket", "AWS_S3_BUCKET_NAME"))
+    queue_url: str | None = Field(None, validation_alias=_env("queue_url", "AWS_SQS_QUEUE_URL"))
+    profile: str | None = Field(None, validation_alias=_env("profile", "AWS_PROFILE"))
+    endpoint_url: str | None = Field(None, validation_alias=_env("endpoint_url", "AWS_ENDPOINT_URL"))
+    aws_access_key_id: str | None = Field(
+        None, repr=False, validation_alias=_env("aws_access_key_id", "AWS_ACCESS_KEY_ID")
+    )
+    aws_secret_access_key: SecretStr | None = Field(
+        None, validation_alias=_env("aws_secret_access_key", "AWS_SECRET_ACCESS_KEY")
+    )
+    aws_session_token: SecretStr | None = Field(None, validation_alias=_env("aws_session_token", "AWS_SESSION_TOKEN"))
+
+    part_size: int = Field(8 * MiB, validation_alias=_env("part_size", "AIOSTORAGE_PART_SIZE"))
+    multipart_threshold: int = Field(
+        8 * MiB, validation_alias=_env("multipart_threshold", "AIOSTORAGE_MULTIPART_THRESHOLD")
+    )
+    concurrency: int = Field(10, ge=1, le=1024, validation_alias=_env("concurrency", "AIOSTORAGE_CONCURRENCY"))
+    max_attempts: int = Field(
+        5, ge=1, le=50, validation_alias=_env("max_attempts", "AIOSTORAGE_MAX_ATTEMPTS", "AWS_MAX_ATTEMPTS")
+    )
+    connect_timeout: float = Field(10.0, gt=0, validation_alias=_env("connect_timeout", "AIOSTORAGE_CONNECT_TIMEOUT"))
+    read_timeout: float = Field(30.0, gt=0, validation_alias=_env("read_timeout", "AIOSTORAGE_READ_TIMEOUT"))
+    addressing_style: Literal["auto", "path", "virtual"] = Field(
+        "auto", validation_alias=_env("addressing_style", "AIOSTORAGE_ADDRESSING_STYLE")
+    )
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in error['loc']) or 'settings'}: {error['msg']}"
+                for error in exc.errors()
+            )
+            raise ConfigError(f"invalid StoreSettings: {problems}") from exc
+
+    @field_validator("part_size", "multipart_threshold")
+    @classmethod
+    def _check_part_size(cls, value: int) -> int:
+        # A part and a single PUT share S3's bounds: 5 MiB to 5 GiB.
+        if not MIN_PART_SIZE <= value <= MAX_PART_SIZE:
+            raise ValueError(f"must be between 5 MiB ({MIN_PART_SIZE}) and 5 GiB ({MAX_PART_SIZE}) bytes, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_credentials(self) -> StoreSettings:
+        if (self.aws_access_key_id is None) != (self.aws_secret_access_key is None):
+            raise ValueError("aws_access_key_id and aws_secret_access_key must be given together")
+        return self

@@ -1,0 +1,306 @@
+"""AsyncS3Store: one client for the store's life, and the operations on single objects."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Any, Self
+
+from ._client import create_client
+from ._context import S3Context
+from ._exceptions import ConfigError, InvalidArgument, ObjectNotFound, StorageError
+from ._models import (
+    DeleteError,
+    DeleteResult,
+    ObjectInfo,
+    PresignedPost,
+    UploadResult,
+    checksum_from_response,
+    strip_etag,
+)
+from ._retry import Retrying
+from ._settings import StoreSettings
+from ._tasks import task_group
+from ._validate import check_byte_range, check_key, check_part_size, check_positive, guess_content_type
+from .transfer.copy import MAX_SINGLE_COPY, copy_object
+
+__all__ = ["AsyncS3Store"]
+
+# DeleteObjects takes at most this many keys a call.
+DELETE_BATCH = 1000
+# SigV4 presigned URLs are valid for at most seven days.
+MAX_PRESIGN_EXPIRY = 7 * 24 * 3600
+
+
+class AsyncS3Store:
+    """An S3 bucket, used inside ``async with``; one client and connection pool for the store's life.
+
+    ``concurrency`` sizes the connection pool and caps the requests in flight across every call made
+    through the store; a transfer's own ``concurrency`` can narrow it, not widen it.
+    """
+
+    def __init__(
+        self,
+        bucket: str | None = None,
+        *,
+        settings: StoreSettings | None = None,
+        concurrency: int | None = None,
+        part_size: int | None = None,
+    ) -> None:
+        self.settings = settings if settings is not None else StoreSettings()
+        resolved = bucket if bucket is not None else self.settings.bucket
+        if not resolved:
+            raise ConfigError("no bucket: pass one to AsyncS3Store() or set AWS_S3_BUCKET_NAME")
+        self.bucket: str = resolved
+        self.concurrency = check_positive(
+            "concurrency", concurrency if concurrency is not None else self.settings.concurrency
+        )
+        self.part_size = check_part_size(part_size if part_size is not None else self.settings.part_size)
+        self._stack: AsyncExitStack | None = None
+        self._ctx: S3Context | None = None
+
+    def __repr__(self) -> str:
+        endpoint = f", endpoint_url={self.settings.endpoint_url!r}" if self.settings.endpoint_url else ""
+        return f"AsyncS3Store(bucket={self.bucket!r}, region={self.settings.region!r}{endpoint})"
+
+    async def __aenter__(self) -> Self:
+        if self._stack is not None:
+            raise StorageError("this AsyncS3Store is already open")
+        stack = AsyncExitStack()
+        client = await stack.enter_async_context(create_client("s3", self.settings, max_connections=self.concurrency))
+        retrying = Retrying(
+            max_attempts=self.settings.max_attempts,
+            attempt_timeout=self.settings.connect_timeout + self.settings.read_timeout,
+            max_connections=self.concurrency,
+        )
+        self._stack = stack
+        self._ctx = S3Context(client=client, bucket=self.bucket, settings=self.settings, retrying=retrying)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the client and its connections; the store cannot be used afterwards."""
+        stack, self._stack, self._ctx = self._stack, None, None
+        if stack is not None:
+            await stack.aclose()
+
+    @property
+    def ctx(self) -> S3Context:
+        """The open client, bucket and request runner; raises ``StorageError`` outside ``async with``."""
+        if self._ctx is None:
+            raise StorageError("AsyncS3Store is not open: use it inside `async with AsyncS3Store(...)`")
+        return self._ctx
+
+    @property
+    def client(self) -> Any:
+        """The underlying aiobotocore S3 client, for what the store does not cover."""
+        return self.ctx.client
+
+    # Objects
+
+    async def put_bytes(
+        self,
+        key: str,
+        data: bytes | bytearray | memoryview,
+        *,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> UploadResult:
+        """Store ``data`` under ``key`` with one PutObject (CRC32-checked by S3)."""
+        check_key(key)
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise TypeError(f"data must be bytes-like, got {type(data).__name__}")
+        ctx = self.ctx
+        body = bytes(data)
+
+        async def attempt() -> dict[str, Any]:
+            response: dict[str, Any] = await ctx.client.put_object(
+                Bucket=ctx.bucket,
+                Key=key,
+                Body=body,
+                ContentType=content_type or guess_content_type(key),
+                Metadata=metadata or {},
+                ChecksumAlgorithm="CRC32",
+            )
+            return response
+
+        response = await ctx.call("PutObject", attempt, key=key, payload_bytes=len(body))
+        return UploadResult(
+            bucket=ctx.bucket,
+            key=key,
+            etag=strip_etag(response.get("ETag")) or "",
+            size=len(body),
+            version_id=response.get("VersionId"),
+            checksum=checksum_from_response(response),
+            parts=1,
+        )
+
+    async def get_bytes(
+        self, key: str, *, version_id: str | None = None, byte_range: tuple[int, int] | None = None
+    ) -> bytes:
+        """The object's bytes, or the inclusive ``byte_range=(first, last)`` of them."""
+        check_key(key)
+        range_header = check_byte_range(byte_range)
+        ctx = self.ctx
+        extra: dict[str, Any] = {}
+        if version_id:
+            extra["VersionId"] = version_id
+        if range_header:
+            extra["Range"] = range_header
+
+        async def attempt() -> bytes:
+            response = await ctx.client.get_object(Bucket=ctx.bucket, Key=key, **extra)
+            async with response["Body"] as body:
+                data: bytes = await body.read()
+            expected = response.get("ContentLength")
+            if expected is not None and len(data) != expected:
+                raise ConnectionResetError(f"body cut short: {len(data)} of {expected} bytes")
+            return data
+
+        return await ctx.call("GetObject", attempt, key=key)
+
+    async def head(self, key: str, *, version_id: str | None = None) -> ObjectInfo:
+        """Size, ETag, dates, content type and metadata; raises ``ObjectNotFound``."""
+        check_key(key)
+        return await self.ctx.head(key, version_id=version_id)
+
+    async def exists(self, key: str) -> bool:
+        """Whether ``key`` exists (a HEAD request)."""
+        try:
+            await self.head(key)
+        except ObjectNotFound:
+            return False
+        return True
+
+    async def delete(self, key: str) -> None:
+        """Delete ``key``; deleting a missing key is not an error."""
+        check_key(key)
+        ctx = self.ctx
+
+        async def attempt() -> None:
+            await ctx.client.delete_object(Bucket=ctx.bucket, Key=key)
+
+        await ctx.call("DeleteObject", attempt, key=key)
+
+    async def delete_many(self, keys: Iterable[str]) -> DeleteResult:
+        """Delete many keys in batches of 1,000 sent in parallel; S3's per-key errors are reported."""
+        unique = list(dict.fromkeys(check_key(key) for key in keys))
+        ctx = self.ctx
+        deleted: list[str] = []
+        errors: list[DeleteError] = []
+
+        async def delete_batch(batch: list[str]) -> None:
+            async def attempt() -> dict[str, Any]:
+                response: dict[str, Any] = await ctx.client.delete_objects(
+                    Bucket=ctx.bucket, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": False}
+                )
+                return response
+
+            response = await ctx.call("DeleteObjects", attempt)
+            deleted.extend(item["Key"] for item in response.get("Deleted", []))
+            errors.extend(
+                DeleteError(key=item.get("Key", ""), code=item.get("Code", ""), message=item.get("Message", ""))
+                for item in response.get("Errors", [])
+            )
+
+        async with task_group() as group:
+            for start in range(0, len(unique), DELETE_BATCH):
+                group.start_soon(delete_batch, unique[start : start + DELETE_BATCH])
+        return DeleteResult(deleted=deleted, errors=errors)
+
+    async def copy(
+        self,
+        src_key: str,
+        dst_key: str,
+        *,
+        src_bucket: str | None = None,
+        metadata: dict[str, str] | None = None,
+        multipart_threshold: int = MAX_SINGLE_COPY,
+        part_size: int | None = None,
+        concurrency: int | None = None,
+    ) -> UploadResult:
+        """Copy an object server-side into this bucket; parallel part copies above ``multipart_threshold``.
+
+        Every request is pinned to the source's ETag, so a source replaced mid-copy raises
+        ``ObjectChanged``. ``metadata`` replaces the source's; by default it is kept.
+        """
+        check_key(src_key)
+        check_key(dst_key)
+        check_positive("multipart_threshold", multipart_threshold)
+        chosen_part_size = check_part_size(part_size if part_size is not None else self.part_size)
+        source_bucket = src_bucket or self.bucket
+        source = await self.ctx.head(src_key, bucket=source_bucket)
+        return await copy_object(
+            self.ctx,
+            source,
+            source_bucket,
+            dst_key,
+            metadata=metadata,
+            multipart_threshold=min(multipart_threshold, MAX_SINGLE_COPY),
+            part_size=chosen_part_size,
+            concurrency=self._concurrency(concurrency),
+        )
+
+    # Presigned requests (signed locally, no request is sent)
+
+    async def presign_get(self, key: str, *, expires_in: int = 3600) -> str:
+        """A URL anyone can GET the object with until it expires."""
+        check_key(key)
+        return await self._presign("get_object", {"Key": key}, expires_in)
+
+    async def presign_put(self, key: str, *, expires_in: int = 3600, content_type: str | None = None) -> str:
+        """A URL anyone can PUT the object to; with ``content_type`` the upload must send that type."""
+        check_key(key)
+        params: dict[str, Any] = {"Key": key}
+        if content_type:
+            params["ContentType"] = content_type
+        return await self._presign("put_object", params, expires_in)
+
+    async def presign_post(
+        self,
+        key: str,
+        *,
+        expires_in: int = 3600,
+        max_size: int | None = None,
+        content_type: str | None = None,
+    ) -> PresignedPost:
+        """A browser form upload; ``max_size`` caps the accepted size (content-length-range)."""
+        check_key(key)
+        self._check_expiry(expires_in)
+        fields: dict[str, str] = {}
+        conditions: list[Any] = []
+        if max_size is not None:
+            check_positive("max_size", max_size)
+            conditions.append(["content-length-range", 0, max_size])
+        if content_type:
+            fields["Content-Type"] = content_type
+            conditions.append({"Content-Type": content_type})
+        ctx = self.ctx
+        response = await ctx.client.generate_presigned_post(
+            Bucket=ctx.bucket, Key=key, Fields=fields, Conditions=conditions, ExpiresIn=expires_in
+        )
+        return PresignedPost(url=response["url"], fields={k: str(v) for k, v in response["fields"].items()})
+
+    async def _presign(self, method: str, params: dict[str, Any], expires_in: int) -> str:
+        self._check_expiry(expires_in)
+        ctx = self.ctx
+        url: str = await ctx.client.generate_presigned_url(
+            method, Params={"Bucket": ctx.bucket, **params}, ExpiresIn=expires_in
+        )
+        return url
+
+    @staticmethod
+    def _check_expiry(expires_in: int) -> None:
+        check_positive("expires_in", expires_in)
+        if expires_in > MAX_PRESIGN_EXPIRY:
+            raise InvalidArgument(f"expires_in must be at most 7 days ({MAX_PRESIGN_EXPIRY} s), got {expires_in}")
+
+    def _concurrency(self, override: int | None) -> int:
+        if override is None:
+            return self.concurrency
+        return min(check_positive("concurrency", override), self.concurrency)

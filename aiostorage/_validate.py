@@ -1,0 +1,64 @@
+"""Argument checks that run before any request, so bad input never reaches the network."""
+
+from __future__ import annotations
+
+import mimetypes
+
+from ._exceptions import InvalidArgument
+from ._settings import MAX_PART_SIZE, MIN_PART_SIZE
+
+__all__ = ["check_byte_range", "check_key", "check_part_size", "check_positive", "guess_content_type"]
+
+MAX_KEY_BYTES = 1024
+
+
+def check_key(key: object) -> str:
+    """A key S3 will accept: a non-empty string of at most 1,024 bytes in UTF-8."""
+    if not isinstance(key, str):
+        raise InvalidArgument(f"key must be a str, got {type(key).__name__}")
+    if not key:
+        raise InvalidArgument("key must not be empty")
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise InvalidArgument(f"key is not valid UTF-8: {key!r}") from exc
+    if size > MAX_KEY_BYTES:
+        raise InvalidArgument(f"key is {size} bytes in UTF-8; S3 allows at most {MAX_KEY_BYTES}")
+    return key
+
+
+def check_byte_range(byte_range: tuple[int, int] | None) -> str | None:
+    """The HTTP Range header for an inclusive ``(first, last)`` pair."""
+    if byte_range is None:
+        return None
+    try:
+        first, last = byte_range
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgument(f"byte_range must be a (first, last) pair, got {byte_range!r}") from exc
+    if not isinstance(first, int) or not isinstance(last, int):
+        raise InvalidArgument(f"byte_range bounds must be ints, got {byte_range!r}")
+    if first < 0 or last < first:
+        raise InvalidArgument(f"byte_range must satisfy 0 <= first <= last, got {byte_range!r}")
+    return f"bytes={first}-{last}"
+
+
+def check_part_size(part_size: int) -> int:
+    """A part size within S3's 5 MiB to 5 GiB."""
+    if not isinstance(part_size, int) or not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
+        raise InvalidArgument(
+            f"part_size must be between 5 MiB ({MIN_PART_SIZE}) and 5 GiB ({MAX_PART_SIZE}) bytes, got {part_size!r}"
+        )
+    return part_size
+
+
+def check_positive(name: str, value: int) -> int:
+    """A count that must be at least one (concurrency, expiry seconds, ...)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidArgument(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+def guess_content_type(key: str) -> str:
+    """The MIME type for the key's extension (``uploads/a.mp4`` is ``video/mp4``)."""
+    content_type, _ = mimetypes.guess_type(key, strict=False)
+    return content_type or "application/octet-stream"

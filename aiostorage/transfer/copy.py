@@ -1,0 +1,112 @@
+"""Server-side copy: one CopyObject up to 5 GiB, parallel UploadPartCopy above it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+
+from .._context import S3Context
+from .._exceptions import ObjectChanged
+from .._models import ObjectInfo, UploadResult, checksum_from_response, strip_etag
+from .._settings import GiB
+from .._tasks import task_group
+from .multipart import open_multipart
+from .parts import part_ranges, part_size_for
+
+__all__ = ["MAX_SINGLE_COPY", "copy_object"]
+
+MAX_SINGLE_COPY = 5 * GiB
+
+
+async def copy_object(
+    ctx: S3Context,
+    source: ObjectInfo,
+    src_bucket: str,
+    dst_key: str,
+    *,
+    metadata: dict[str, str] | None,
+    multipart_threshold: int,
+    part_size: int,
+    concurrency: int,
+) -> UploadResult:
+    """Copy ``source`` (as just inspected: its ETag pins every request) to ``dst_key`` in ``ctx.bucket``."""
+    copy_source = {"Bucket": src_bucket, "Key": source.key}
+    if source.version_id:
+        copy_source["VersionId"] = source.version_id
+    # S3 keeps the source's metadata unless told to replace it; replacing also drops the content
+    # type, so it is carried over explicitly.
+    attributes: dict[str, Any] = {}
+    if metadata is not None:
+        attributes["Metadata"] = metadata
+        if source.content_type:
+            attributes["ContentType"] = source.content_type
+    client = ctx.client
+
+    if source.size <= multipart_threshold:
+
+        async def single() -> dict[str, Any]:
+            extra = {"MetadataDirective": "REPLACE", **attributes} if metadata is not None else {}
+            response: dict[str, Any] = await client.copy_object(
+                Bucket=ctx.bucket, Key=dst_key, CopySource=copy_source, CopySourceIfMatch=source.etag, **extra
+            )
+            return response
+
+        response = await ctx.call("CopyObject", single, key=dst_key)
+        result = response.get("CopyObjectResult", {})
+        return UploadResult(
+            bucket=ctx.bucket,
+            key=dst_key,
+            etag=strip_etag(result.get("ETag")) or "",
+            size=source.size,
+            version_id=response.get("VersionId"),
+            checksum=checksum_from_response(result),
+            parts=1,
+        )
+
+    if metadata is None:
+        # A multipart copy starts a new object: bring the source's metadata along as CopyObject would.
+        attributes = {"Metadata": source.metadata or {}}
+        if source.content_type:
+            attributes["ContentType"] = source.content_type
+    ranges = part_ranges(source.size, part_size_for(source.size, part_size))
+    limiter = anyio.CapacityLimiter(concurrency)
+    async with open_multipart(ctx, dst_key, **attributes) as upload:
+
+        async def copy_part(number: int, first: int, last: int) -> None:
+            async def attempt() -> dict[str, Any]:
+                response: dict[str, Any] = await client.upload_part_copy(
+                    Bucket=ctx.bucket,
+                    Key=dst_key,
+                    UploadId=upload.upload_id,
+                    PartNumber=number,
+                    CopySource=copy_source,
+                    CopySourceIfMatch=source.etag,
+                    CopySourceRange=f"bytes={first}-{last}",
+                )
+                return response
+
+            async with limiter:
+                response = await ctx.call("UploadPartCopy", attempt, key=dst_key)
+            upload.record(number, {"ETag": response["CopyPartResult"]["ETag"]})
+
+        async with task_group() as group:
+            for number, (first, last) in enumerate(ranges, start=1):
+                group.start_soon(copy_part, number, first, last)
+        # Not every S3-compatible server honours CopySourceIfMatch on UploadPartCopy: check the
+        # source is still the version we copied before the parts become an object.
+        current = await ctx.head(source.key, bucket=src_bucket, version_id=source.version_id)
+        if current.etag != source.etag:
+            raise ObjectChanged(
+                f"s3://{src_bucket}/{source.key} changed during the copy", bucket=src_bucket, key=source.key
+            )
+        response = await upload.complete()
+    return UploadResult(
+        bucket=ctx.bucket,
+        key=dst_key,
+        etag=strip_etag(response.get("ETag")) or "",
+        size=source.size,
+        version_id=response.get("VersionId"),
+        checksum=checksum_from_response(response),
+        parts=len(ranges),
+    )

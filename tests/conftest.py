@@ -1,0 +1,151 @@
+"""Fixtures: a real moto server on loopback, fresh buckets, stores, and boto3 as the independent oracle."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, ClassVar
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from aiostorage import AsyncS3Store, StoreSettings
+
+# Tests never read a developer's AWS setup, and never reach AWS.
+for _name in list(os.environ):
+    if _name.startswith(("AWS_", "AIOSTORAGE_")):
+        del os.environ[_name]
+os.environ["AWS_CONFIG_FILE"] = os.devnull
+os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+
+REGION = "us-east-1"
+_names = itertools.count()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for(condition: Callable[[], Any], *, timeout: float = 10.0, interval: float = 0.02) -> Any:
+    """Poll ``condition`` until it returns something truthy, or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+@pytest.fixture(scope="session")
+def endpoint_url() -> Iterator[str]:
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(endpoint_url: str) -> StoreSettings:
+    return StoreSettings(
+        endpoint_url=endpoint_url,
+        region=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+@pytest.fixture(scope="session")
+def s3(endpoint_url: str) -> Any:
+    """boto3's client: the oracle tests check our results against."""
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint_url,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+@pytest.fixture(scope="session")
+def sqs(endpoint_url: str) -> Any:
+    return boto3.client(
+        "sqs",
+        endpoint_url=endpoint_url,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def unique_name(prefix: str) -> str:
+    return f"{prefix}-{next(_names)}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def bucket(s3: Any) -> str:
+    name = unique_name("test")
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+async def store(bucket: str, settings: StoreSettings) -> AsyncIterator[AsyncS3Store]:
+    async with AsyncS3Store(bucket, settings=settings) as opened:
+        yield opened
+
+
+class RequestCounter:
+    """Counts requests a client really sends, through botocore's event hooks (no patching)."""
+
+    def __init__(self, client: Any) -> None:
+        self.sent: list[str] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        client.meta.events.register("before-send.s3", self._before_send)
+        client.meta.events.register("after-call.s3", self._after_call)
+        client.meta.events.register("after-call-error.s3", self._after_call)
+
+    def _before_send(self, request: Any, **_: Any) -> None:
+        self.sent.append(f"{request.method} {request.url}")
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def _after_call(self, **_: Any) -> None:
+        self.in_flight -= 1
+
+
+def inject_error(client: Any, operation: str, code: str, status: int, times: int) -> list[int]:
+    """Answer ``operation`` with an error response ``times`` times, through a before-call hook.
+
+    botocore lets a before-call handler supply the response; the request is then not sent. Returns the
+    list of calls seen, so tests can count attempts.
+    """
+    calls: list[int] = []
+
+    class Response:
+        status_code = status
+        headers: ClassVar[dict[str, str]] = {}
+
+    def hook(**_: Any) -> Any:
+        calls.append(1)
+        if len(calls) > times:
+            return None
+        error = {"Error": {"Code": code, "Message": "injected"}, "ResponseMetadata": {"HTTPStatusCode": status}}
+        return Response(), error
+
+    service = client.meta.service_model.service_name
+    client.meta.events.register(f"before-call.{service}.{operation}", hook)
+    return calls

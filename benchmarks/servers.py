@@ -1,0 +1,99 @@
+"""Local S3 servers for benchmarks: moto's server and s3rver, both on 127.0.0.1 and a free port.
+
+Client, server and benchmark share the machine's cores, so only ratios measured in one run mean
+anything; absolute figures do not transfer to AWS.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from moto.server import ThreadedMotoServer
+
+ROOT = Path(__file__).resolve().parent.parent
+S3RVER_BIN = ROOT / ".bench" / "node_modules" / ".bin" / "s3rver"
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    endpoint_url: str
+    access_key: str
+    secret_key: str
+    region: str = "us-east-1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_until_answering(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            return
+        except urllib.error.HTTPError:
+            return  # any HTTP answer means it is up
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} did not answer within {timeout}s") from None
+            time.sleep(0.05)
+
+
+@contextmanager
+def moto_server() -> Iterator[Server]:
+    """moto's server in this process (its threads share our cores, like a sidecar would)."""
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield Server("moto", f"http://127.0.0.1:{port}", "testing", "testing")
+    finally:
+        server.stop()
+
+
+def s3rver_available() -> bool:
+    return S3RVER_BIN.exists() and shutil.which("node") is not None
+
+
+@contextmanager
+def s3rver_server() -> Iterator[Server]:
+    """s3rver (npm) in a child process with its own temporary storage folder."""
+    if not s3rver_available():
+        raise RuntimeError("s3rver is not installed: run `make bench` (it installs it under .bench/)")
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="s3rver-") as directory:
+        env = {**os.environ, "NODE_OPTIONS": "--openssl-legacy-provider"}
+        process = subprocess.Popen(
+            [str(S3RVER_BIN), "--address", "127.0.0.1", "--port", str(port), "--directory", directory, "--silent"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            _wait_until_answering(f"http://127.0.0.1:{port}/")
+            yield Server("s3rver", f"http://127.0.0.1:{port}", "S3RVER", "S3RVER")
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+SERVERS = {"moto": moto_server, "s3rver": s3rver_server}

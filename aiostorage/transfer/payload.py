@@ -17,6 +17,7 @@ import base64
 import hashlib
 import io
 import zlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,8 @@ import botocore.auth
 
 __all__ = ["PartBody", "PayloadHashes", "hash_payload", "prepare_client", "request_args", "signs_payload"]
 
+# Bodies are written to the socket in slices of this size (see _send_view).
+SEND_CHUNK = 1024 * 1024
 # Bodies smaller than this are hashed inline: a thread hop would cost more than it saves.
 THREAD_HASH_MIN = 256 * 1024
 _SIGNER = "aiostorage-s3v4"
@@ -37,7 +40,7 @@ class PartBody:
     """A part's bytes as a body botocore accepts (it rejects memoryviews); sent as the view itself.
 
     ``read``/``seek``/``tell`` exist for botocore's validation and any hashing it still does; just
-    before sending, the ``before-send`` hook swaps the view in, so aiohttp writes it without a copy.
+    before sending, the ``before-send`` hook swaps in slices of the view, which aiohttp writes without a copy.
     """
 
     def __init__(self, view: memoryview) -> None:
@@ -144,9 +147,17 @@ def _choose_signer(signing_name: str, signature_version: Any, context: dict[str,
     return None
 
 
+async def _slices(view: memoryview) -> AsyncIterator[memoryview]:
+    for start in range(0, len(view), SEND_CHUNK):
+        yield view[start : start + SEND_CHUNK]
+
+
 def _send_view(request: Any, **_: Any) -> None:
+    # Handed to aiohttp whole, a part is written with one transport.write(): what the socket does not
+    # take at once is copied into asyncio's buffer, a second copy of each part in flight. In slices,
+    # aiohttp waits for the buffer to drain between them (Content-Length is set, so not chunked).
     if isinstance(request.body, PartBody):
-        request.body = request.body.view
+        request.body = _slices(request.body.view)
 
 
 def prepare_client(client: Any) -> None:

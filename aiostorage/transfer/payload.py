@@ -24,6 +24,8 @@ from typing import Any
 import anyio.to_thread
 import botocore.auth
 
+from .sources import RANGE_CHUNK, Part
+
 __all__ = ["PartBody", "PayloadHashes", "hash_payload", "prepare_client", "request_args", "signs_payload"]
 
 # Bodies are written to the socket in slices of this size (see _send_view).
@@ -37,27 +39,33 @@ _OPERATIONS = ("PutObject", "UploadPart")
 
 
 class PartBody:
-    """A part's bytes as a body botocore accepts (it rejects memoryviews); sent as the view itself.
+    """A part as a body botocore accepts (it rejects memoryviews and knows nothing of file ranges).
 
     ``read``/``seek``/``tell`` exist for botocore's validation and any hashing it still does; just
-    before sending, the ``before-send`` hook swaps in slices of the view, which aiohttp writes without a copy.
+    before sending, the ``before-send`` hook swaps in the part's slices, which aiohttp writes as they
+    come: views without a copy, file ranges read in a worker thread.
     """
 
-    def __init__(self, view: memoryview) -> None:
-        self.view = view
+    def __init__(self, part: Part) -> None:
+        self.part = part
         self._position = 0
 
     def __len__(self) -> int:
-        return len(self.view)
+        return len(self.part)
 
     def read(self, size: int = -1) -> bytes:
-        end = len(self.view) if size is None or size < 0 else min(len(self.view), self._position + size)
-        chunk = bytes(self.view[self._position : end])
+        end = len(self.part) if size is None or size < 0 else min(len(self.part), self._position + size)
+        if isinstance(self.part, memoryview):
+            chunk = bytes(self.part[self._position : end])
+        else:
+            chunk = b"".join(
+                self.part.read_slice(start)[: end - start] for start in range(self._position, end, RANGE_CHUNK)
+            )
         self._position = end
         return chunk
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: len(self.view)}[whence]
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: len(self.part)}[whence]
         self._position = max(0, base + offset)
         return self._position
 
@@ -73,16 +81,23 @@ class PayloadHashes:
     sha256: str | None
 
 
-def _hash(view: memoryview, sign: bool) -> PayloadHashes:
-    crc32 = base64.b64encode(zlib.crc32(view).to_bytes(4, "big")).decode()
-    return PayloadHashes(crc32, hashlib.sha256(view).hexdigest() if sign else None)
+def _hash(part: Part, sign: bool) -> PayloadHashes:
+    crc32 = 0
+    sha256 = hashlib.sha256() if sign else None
+    for piece in [part] if isinstance(part, memoryview) else part.slices():
+        crc32 = zlib.crc32(piece, crc32)
+        if sha256 is not None:
+            sha256.update(piece)
+    return PayloadHashes(
+        base64.b64encode(crc32.to_bytes(4, "big")).decode(), sha256.hexdigest() if sha256 is not None else None
+    )
 
 
-async def hash_payload(view: memoryview, *, sign: bool) -> PayloadHashes:
-    """CRC32 (and SHA-256 when ``sign``) of ``view``, off the event loop unless it is small."""
-    if len(view) < THREAD_HASH_MIN:
-        return _hash(view, sign)
-    return await anyio.to_thread.run_sync(_hash, view, sign)
+async def hash_payload(part: Part, *, sign: bool) -> PayloadHashes:
+    """CRC32 (and SHA-256 when ``sign``) of ``part``, off the event loop unless it is small."""
+    if len(part) < THREAD_HASH_MIN:
+        return _hash(part, sign)
+    return await anyio.to_thread.run_sync(_hash, part, sign)
 
 
 def signs_payload(client: Any) -> bool:
@@ -90,11 +105,11 @@ def signs_payload(client: Any) -> bool:
     return not str(client.meta.endpoint_url).startswith("https")
 
 
-def request_args(view: memoryview, hashes: PayloadHashes) -> dict[str, Any]:
+def request_args(part: Part, hashes: PayloadHashes) -> dict[str, Any]:
     """The body and checksum arguments of a PutObject or UploadPart."""
     # The digest parameter is always present (empty when unsigned): it marks the request for our signer.
     return {
-        "Body": PartBody(view),
+        "Body": PartBody(part),
         "ChecksumAlgorithm": "CRC32",
         "ChecksumCRC32": hashes.crc32,
         _PARAM: hashes.sha256 or "",
@@ -147,9 +162,13 @@ def _choose_signer(signing_name: str, signature_version: Any, context: dict[str,
     return None
 
 
-async def _slices(view: memoryview) -> AsyncIterator[memoryview]:
-    for start in range(0, len(view), SEND_CHUNK):
-        yield view[start : start + SEND_CHUNK]
+async def _slices(part: Part) -> AsyncIterator[bytes | memoryview]:
+    if isinstance(part, memoryview):
+        for start in range(0, len(part), SEND_CHUNK):
+            yield part[start : start + SEND_CHUNK]
+    else:
+        for start in range(0, len(part), RANGE_CHUNK):
+            yield await anyio.to_thread.run_sync(part.read_slice, start)
 
 
 def _send_view(request: Any, **_: Any) -> None:
@@ -157,7 +176,7 @@ def _send_view(request: Any, **_: Any) -> None:
     # take at once is copied into asyncio's buffer, a second copy of each part in flight. In slices,
     # aiohttp waits for the buffer to drain between them (Content-Length is set, so not chunked).
     if isinstance(request.body, PartBody):
-        request.body = _slices(request.body.view)
+        request.body = _slices(request.body.part)
 
 
 def prepare_client(client: Any) -> None:

@@ -12,6 +12,7 @@ import inspect
 import mmap
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Generator, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol, TypeAlias
 
 import anyio
@@ -19,7 +20,7 @@ import anyio.to_thread
 
 from .._exceptions import StorageError
 
-__all__ = ["AsyncReadable", "Buffer", "PartReader", "UploadSource", "open_source"]
+__all__ = ["AsyncReadable", "Buffer", "FileRange", "Part", "PartReader", "UploadSource", "open_source"]
 
 Buffer: TypeAlias = bytes | bytearray | memoryview
 
@@ -40,7 +41,7 @@ class PartReader(Protocol):
 
     size: int | None
 
-    async def read(self, n: int) -> memoryview:
+    async def read(self, n: int) -> Part:
         """The next ``n`` bytes, fewer only at the end of the source, empty once it is exhausted."""
         ...
 
@@ -105,6 +106,41 @@ def _read_exactly(read: Callable[[int], bytes], n: int) -> memoryview:
     return memoryview(buffer)
 
 
+# File ranges are read, hashed and sent in slices of this size.
+RANGE_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class FileRange:
+    """A part of a file we opened, read in slices when hashed and again when sent, never held whole.
+
+    Reading twice costs a copy from the page cache; holding every part in flight in memory would
+    cost ``concurrency * part_size``. A file changed between the two reads fails its CRC32 at S3.
+    """
+
+    fd: int
+    offset: int
+    length: int
+
+    def __len__(self) -> int:
+        return self.length
+
+    def read_slice(self, start: int) -> bytes:
+        """The ``RANGE_CHUNK`` (or fewer, at the end) bytes at ``start`` within the range."""
+        want = min(RANGE_CHUNK, self.length - start)
+        data = os.pread(self.fd, want, self.offset + start)
+        if len(data) != want:
+            raise StorageError(f"the source file shrank while it was being uploaded ({len(data)} of {want} bytes)")
+        return data
+
+    def slices(self) -> Iterator[bytes]:
+        for start in range(0, self.length, RANGE_CHUNK):
+            yield self.read_slice(start)
+
+
+Part: TypeAlias = memoryview | FileRange
+
+
 class FileReader:
     """A sync binary file (or a path we open), read in a worker thread straight into each part's buffer.
 
@@ -117,6 +153,8 @@ class FileReader:
         self._owned = owned
         self.size: int | None = self._remaining(file)
         self._left = self.size
+        # A file we opened ourselves, of known size, is handed out as ranges rather than buffers.
+        self._offset: int | None = file.tell() if owned and self.size is not None else None
         read_into = getattr(file, "readinto", None)
         self._read: Callable[[int], memoryview] = (
             (lambda n: _read_into(read_into, n)) if read_into is not None else (lambda n: _read_exactly(file.read, n))
@@ -134,11 +172,16 @@ class FileReader:
             return None
         return max(0, end - position)
 
-    async def read(self, n: int) -> memoryview:
+    async def read(self, n: int) -> Part:
         if self._left is not None:
             n = min(n, self._left)
             if n == 0:
                 return EMPTY
+        if self._offset is not None and self._left is not None:
+            part: Part = FileRange(self._file.fileno(), self._offset, n)
+            self._offset += n
+            self._left -= n
+            return part
         part = await anyio.to_thread.run_sync(self._read, n)
         if self._left is not None:
             if len(part) < n:

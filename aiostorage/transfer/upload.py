@@ -22,7 +22,7 @@ from .._tasks import task_group
 from .multipart import open_multipart
 from .parts import MAX_OBJECT_SIZE, PartSizer
 from .payload import hash_payload, prepare_client, request_args, signs_payload
-from .sources import PartReader, UploadSource, open_source
+from .sources import Part, PartReader, UploadSource, open_source
 
 __all__ = ["ProgressCallback", "put_object", "upload"]
 
@@ -69,7 +69,7 @@ def _result(ctx: S3Context, key: str, response: dict[str, Any], size: int, parts
 async def put_object(
     ctx: S3Context,
     key: str,
-    body: memoryview,
+    body: Part,
     *,
     attributes: dict[str, Any],
     progress: ProgressCallback | None = None,
@@ -110,7 +110,7 @@ async def upload(
             return await put_object(ctx, key, await reader.read(reader.size), attributes=attributes, progress=progress)
 
         # Of unknown length: read until past the threshold (or the end) to choose between the two.
-        head: list[memoryview] = []
+        head: list[Part] = []
         buffered = 0
         ended = False
         while reader.size is None and buffered <= multipart_threshold:
@@ -123,7 +123,8 @@ async def upload(
                 ended = True
                 break
         if ended and buffered <= multipart_threshold:
-            body = head[0] if len(head) == 1 else memoryview(b"".join(head))
+            # Sources of unknown length hand out buffers, never file ranges: these join.
+            body = head[0] if len(head) == 1 else memoryview(b"".join(head))  # type: ignore[arg-type]
             return await put_object(ctx, key, body, attributes=attributes, progress=progress)
         return await _multipart(ctx, reader, key, head, sizer, attributes, concurrency, progress)
     finally:
@@ -135,7 +136,7 @@ async def _multipart(
     ctx: S3Context,
     reader: PartReader,
     key: str,
-    head: list[memoryview],
+    head: list[Part],
     sizer: PartSizer,
     attributes: dict[str, Any],
     concurrency: int,
@@ -149,7 +150,7 @@ async def _multipart(
     number = 0
     async with open_multipart(ctx, key, ChecksumAlgorithm="CRC32", **attributes) as multipart:
 
-        async def send(number: int, part: memoryview) -> None:
+        async def send(number: int, part: Part) -> None:
             try:
                 hashes = await hash_payload(part, sign=sign)
 

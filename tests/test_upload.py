@@ -175,8 +175,14 @@ async def test_parts_carry_their_crc32_and_signed_sha256(small_store: AsyncS3Sto
         headers = {name.lower(): value for name, value in request.headers.items()}
         seen.add(tuple(str(headers[name], "ascii") for name in ("x-amz-checksum-crc32", "x-amz-content-sha256")))
 
+    signers: list[str] = []
     small_store.client.meta.events.register("before-send.s3.UploadPart", capture)
+    small_store.client.meta.events.register(
+        "before-sign.s3.UploadPart", lambda signature_version, **_: signers.append(signature_version)
+    )
     await small_store.upload(data, "hashed.bin")
+    # The signer that takes the digest computed off the loop, rather than botocore's hashing one.
+    assert signers == ["aiostorage-s3v4"] * 3
     parts = [data[:PART], data[PART : 2 * PART], data[2 * PART :]]
     assert seen == {
         (base64.b64encode(zlib.crc32(part).to_bytes(4, "big")).decode(), hashlib.sha256(part).hexdigest())

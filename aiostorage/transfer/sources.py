@@ -1,9 +1,10 @@
-"""Every kind of upload source, read as a sequence of part-sized buffers.
+"""Every kind of upload source, read as a sequence of parts.
 
-A reader hands out each part as one buffer, copied at most once: slices of a bytes-like source and
-whole read-only chunks of a stream are passed on as memoryviews without a copy, files are read straight
-into the part's bytearray, and only chunks that straddle a part boundary are copied. Disk reads and
-synchronous iterators run in a worker thread, so the event loop never waits on them.
+A path becomes file ranges, read only when hashed and sent. Anything else is handed out as one buffer
+per part, copied at most once: slices of a bytes-like source and read-only chunks of a stream at least
+a part long are passed on as memoryviews without a copy, file objects are read straight into the part's
+buffer, and only chunks that straddle a part boundary are copied. Disk reads and synchronous iterators
+run in a worker thread, so the event loop never waits on them.
 """
 
 from __future__ import annotations
@@ -142,7 +143,8 @@ Part: TypeAlias = memoryview | FileRange
 
 
 class FileReader:
-    """A sync binary file (or a path we open), read in a worker thread straight into each part's buffer.
+    """A sync binary file, read in a worker thread straight into each part's buffer; or a path we
+    opened, handed out as file ranges.
 
     When the size is known (a path, or a seekable file) exactly that many bytes are read: a file that
     shrinks meanwhile raises ``StorageError`` rather than uploading a shorter object than announced.

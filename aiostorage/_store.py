@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Any, Self
@@ -15,15 +15,16 @@ from ._models import (
     DeleteResult,
     ObjectInfo,
     PresignedPost,
+    TransferProgress,
     UploadResult,
-    checksum_from_response,
-    strip_etag,
 )
 from ._retry import Retrying
 from ._settings import StoreSettings
 from ._tasks import task_group
 from ._validate import check_byte_range, check_key, check_part_size, check_positive, guess_content_type
 from .transfer.copy import MAX_SINGLE_COPY, copy_object
+from .transfer.sources import UploadSource
+from .transfer.upload import put_object, upload
 
 __all__ = ["AsyncS3Store"]
 
@@ -115,30 +116,8 @@ class AsyncS3Store:
         check_key(key)
         if not isinstance(data, bytes | bytearray | memoryview):
             raise TypeError(f"data must be bytes-like, got {type(data).__name__}")
-        ctx = self.ctx
-        body = bytes(data)
-
-        async def attempt() -> dict[str, Any]:
-            response: dict[str, Any] = await ctx.client.put_object(
-                Bucket=ctx.bucket,
-                Key=key,
-                Body=body,
-                ContentType=content_type or guess_content_type(key),
-                Metadata=metadata or {},
-                ChecksumAlgorithm="CRC32",
-            )
-            return response
-
-        response = await ctx.call("PutObject", attempt, key=key, payload_bytes=len(body))
-        return UploadResult(
-            bucket=ctx.bucket,
-            key=key,
-            etag=strip_etag(response.get("ETag")) or "",
-            size=len(body),
-            version_id=response.get("VersionId"),
-            checksum=checksum_from_response(response),
-            parts=1,
-        )
+        body = memoryview(data).cast("B")
+        return await put_object(self.ctx, key, body, attributes=self._attributes(key, content_type, metadata))
 
     async def get_bytes(
         self, key: str, *, version_id: str | None = None, byte_range: tuple[int, int] | None = None
@@ -246,6 +225,39 @@ class AsyncS3Store:
             concurrency=self._concurrency(concurrency),
         )
 
+    # Transfers
+
+    async def upload(
+        self,
+        source: UploadSource,
+        key: str,
+        *,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+        part_size: int | None = None,
+        concurrency: int | None = None,
+        progress: Callable[[TransferProgress], None] | None = None,
+    ) -> UploadResult:
+        """Upload a path, bytes-like, binary file (sync or async), or (async) iterable of bytes to ``key``.
+
+        One PutObject up to ``settings.multipart_threshold``, a streaming multipart upload above it, with
+        at most ``concurrency`` parts (and about ``(concurrency + 1) * part_size`` bytes) in memory. On
+        any failure or cancellation the multipart upload is aborted before the error propagates.
+        """
+        check_key(key)
+        chosen_part_size = check_part_size(part_size if part_size is not None else self.part_size)
+        return await upload(
+            self.ctx,
+            source,
+            key,
+            attributes=self._attributes(key, content_type, metadata),
+            part_size=chosen_part_size,
+            explicit_part_size=part_size is not None,
+            concurrency=self._concurrency(concurrency),
+            multipart_threshold=self.settings.multipart_threshold,
+            progress=progress,
+        )
+
     # Presigned requests (signed locally, no request is sent)
 
     async def presign_get(self, key: str, *, expires_in: int = 3600) -> str:
@@ -299,6 +311,10 @@ class AsyncS3Store:
         check_positive("expires_in", expires_in)
         if expires_in > MAX_PRESIGN_EXPIRY:
             raise InvalidArgument(f"expires_in must be at most 7 days ({MAX_PRESIGN_EXPIRY} s), got {expires_in}")
+
+    @staticmethod
+    def _attributes(key: str, content_type: str | None, metadata: dict[str, str] | None) -> dict[str, Any]:
+        return {"ContentType": content_type or guess_content_type(key), "Metadata": metadata or {}}
 
     def _concurrency(self, override: int | None) -> int:
         if override is None:

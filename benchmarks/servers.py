@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -97,3 +98,23 @@ def s3rver_server() -> Iterator[Server]:
 
 
 SERVERS = {"moto": moto_server, "s3rver": s3rver_server}
+
+
+@contextmanager
+def moto_process_server() -> Iterator[Server]:
+    """moto's server in a child process, so the client's CPU time can be measured on its own."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,  # werkzeug logs every request there
+    )
+    try:
+        _wait_until_answering(f"http://127.0.0.1:{port}/")
+        yield Server("moto", f"http://127.0.0.1:{port}", "testing", "testing")
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()

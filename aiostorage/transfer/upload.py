@@ -1,0 +1,193 @@
+"""Streaming uploads: one PutObject below the threshold, a bounded pipeline of parts above it.
+
+Memory stays within about ``concurrency * part_size``: a slot is taken before the next part is read
+and given back only once S3 has acknowledged that part, so a slow server holds the source back instead
+of letting parts pile up. A part's buffer is kept until it succeeds, so retries resend the same bytes.
+Whatever fails, or cancels the caller, aborts the multipart upload before the error propagates
+(see ``multipart.open_multipart``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+
+from .._context import S3Context
+from .._exceptions import InvalidArgument
+from .._models import TransferProgress, UploadResult, checksum_from_response, strip_etag
+from .._settings import MAX_PARTS
+from .._tasks import task_group
+from .multipart import open_multipart
+from .parts import MAX_OBJECT_SIZE, PartSizer
+from .payload import hash_payload, prepare_client, request_args, signs_payload
+from .sources import Part, PartReader, UploadSource, open_source
+
+__all__ = ["ProgressCallback", "put_object", "upload"]
+
+ProgressCallback = Callable[[TransferProgress], None]
+
+
+class _Progress:
+    """Reports acknowledged bytes only, so a retried part is never counted twice."""
+
+    def __init__(self, key: str, total: int | None, callback: ProgressCallback | None) -> None:
+        self.key = key
+        self.total = total
+        self.transferred = 0
+        self._callback = callback
+        self._reported: tuple[int, int | None] | None = None
+
+    def advance(self, n: int) -> None:
+        self.transferred += n
+        self._report()
+
+    def finish(self, size: int) -> None:
+        self.total = size
+        self._report()
+
+    def _report(self) -> None:
+        if self._callback is None or self._reported == (self.transferred, self.total):
+            return
+        self._reported = (self.transferred, self.total)
+        self._callback(TransferProgress(self.key, self.transferred, self.total))
+
+
+def _result(ctx: S3Context, key: str, response: dict[str, Any], size: int, parts: int) -> UploadResult:
+    return UploadResult(
+        bucket=ctx.bucket,
+        key=key,
+        etag=strip_etag(response.get("ETag")) or "",
+        size=size,
+        version_id=response.get("VersionId"),
+        checksum=checksum_from_response(response),
+        parts=parts,
+    )
+
+
+async def put_object(
+    ctx: S3Context,
+    key: str,
+    body: Part,
+    *,
+    attributes: dict[str, Any],
+    progress: ProgressCallback | None = None,
+) -> UploadResult:
+    """One PutObject of ``body`` with a CRC32 checksum computed off the event loop."""
+    prepare_client(ctx.client)
+    hashes = await hash_payload(body, sign=signs_payload(ctx.client))
+
+    async def attempt() -> dict[str, Any]:
+        response: dict[str, Any] = await ctx.client.put_object(
+            Bucket=ctx.bucket, Key=key, **attributes, **request_args(body, hashes)
+        )
+        return response
+
+    response = await ctx.call("PutObject", attempt, key=key, payload_bytes=len(body))
+    reporter = _Progress(key, len(body), progress)
+    reporter.advance(len(body))
+    return _result(ctx, key, response, len(body), 1)
+
+
+async def upload(
+    ctx: S3Context,
+    source: UploadSource,
+    key: str,
+    *,
+    attributes: dict[str, Any],
+    part_size: int,
+    explicit_part_size: bool,
+    concurrency: int,
+    multipart_threshold: int,
+    progress: ProgressCallback | None = None,
+) -> UploadResult:
+    """Upload ``source`` to ``key``; ``attributes`` (content type, metadata) go to the object."""
+    reader = await open_source(source)
+    try:
+        sizer = PartSizer(reader.size, part_size, explicit=explicit_part_size)
+        if reader.size is not None and reader.size <= multipart_threshold:
+            return await put_object(ctx, key, await reader.read(reader.size), attributes=attributes, progress=progress)
+
+        # Of unknown length: read until past the threshold (or the end) to choose between the two.
+        head: list[Part] = []
+        buffered = 0
+        ended = False
+        while reader.size is None and buffered <= multipart_threshold:
+            wanted = sizer(len(head) + 1)
+            part = await reader.read(wanted)
+            if part:
+                head.append(part)
+                buffered += len(part)
+            if len(part) < wanted:
+                ended = True
+                break
+        if ended and buffered <= multipart_threshold:
+            # Sources of unknown length hand out buffers, never file ranges: these join.
+            body = head[0] if len(head) == 1 else memoryview(b"".join(head))  # type: ignore[arg-type]
+            return await put_object(ctx, key, body, attributes=attributes, progress=progress)
+        return await _multipart(ctx, reader, key, head, sizer, attributes, concurrency, progress)
+    finally:
+        with anyio.CancelScope(shield=True):
+            await reader.aclose()
+
+
+async def _multipart(
+    ctx: S3Context,
+    reader: PartReader,
+    key: str,
+    head: list[Part],
+    sizer: PartSizer,
+    attributes: dict[str, Any],
+    concurrency: int,
+    progress: ProgressCallback | None,
+) -> UploadResult:
+    prepare_client(ctx.client)
+    sign = signs_payload(ctx.client)
+    reporter = _Progress(key, reader.size, progress)
+    slots = anyio.Semaphore(concurrency)
+    size = 0
+    number = 0
+    async with open_multipart(ctx, key, ChecksumAlgorithm="CRC32", **attributes) as multipart:
+
+        async def send(number: int, part: Part) -> None:
+            try:
+                hashes = await hash_payload(part, sign=sign)
+
+                async def attempt() -> dict[str, Any]:
+                    response: dict[str, Any] = await ctx.client.upload_part(
+                        Bucket=ctx.bucket,
+                        Key=key,
+                        UploadId=multipart.upload_id,
+                        PartNumber=number,
+                        **request_args(part, hashes),
+                    )
+                    return response
+
+                response = await ctx.call("UploadPart", attempt, key=key, payload_bytes=len(part))
+                multipart.record(number, {"ETag": response["ETag"], "ChecksumCRC32": hashes.crc32})
+                reporter.advance(len(part))
+            finally:
+                slots.release()
+
+        async with task_group() as group:
+            while True:
+                # The slot is taken before reading: at most `concurrency` parts exist at any time.
+                await slots.acquire()
+                try:
+                    part = head.pop(0) if head else await reader.read(sizer(number + 1))
+                except BaseException:
+                    slots.release()
+                    raise
+                if not part:
+                    slots.release()
+                    break
+                number += 1
+                size += len(part)
+                if number > MAX_PARTS or size > MAX_OBJECT_SIZE:
+                    raise InvalidArgument("the source is larger than S3's limits (10,000 parts, 5 TiB)")
+                group.start_soon(send, number, part)
+                del part  # the part task owns it now: holding it here would keep one more buffer alive
+        reporter.finish(size)
+        response = await multipart.complete()
+    return _result(ctx, key, response, size, number)

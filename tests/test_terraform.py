@@ -308,7 +308,8 @@ def test_main_queue_redrives_to_the_dlq_which_only_accepts_it() -> None:
     cfg = module("s3-sqs-notifications")
     redrive = expr(cfg.resource("aws_sqs_queue")["redrive_policy"])
     assert re.fullmatch(
-        r"jsonencode\(\{\s*deadLetterTargetArn = aws_sqs_queue\.dlq\.arn,?\s*maxReceiveCount = var\.max_receive_count,?\s*\}\)",
+        r"jsonencode\(\{\s*deadLetterTargetArn = aws_sqs_queue\.dlq\.arn,?"
+        r"\s*maxReceiveCount = var\.max_receive_count,?\s*\}\)",
         redrive,
     ), redrive
     allow = cfg.resource("aws_sqs_queue_redrive_allow_policy", "dlq")
@@ -372,7 +373,12 @@ WORKER_ACTIONS = {
         "s3:ListMultipartUploadParts",
     },
     "ListBucket": {"s3:ListBucket"},
-    "ConsumeQueue": {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"},
+    "ConsumeQueue": {
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes",
+    },
     "UseEncryptionKeys": {"kms:Decrypt", "kms:GenerateDataKey"},
 }
 

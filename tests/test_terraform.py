@@ -474,6 +474,10 @@ def test_example_wires_the_modules_together() -> None:
     assert expr(calls["notifications"]["bucket_arn"]) == "module.bucket.bucket_arn"
     assert expr(calls["worker_iam"]["bucket_arn"]) == "module.bucket.bucket_arn"
     assert expr(calls["worker_iam"]["queue_arn"]) == "module.notifications.queue_arn"
+    # One prefix for the notification filter and the lifecycle expiry, so they cannot drift apart.
+    assert expr(calls["bucket"]["uploads_prefix"]) == "var.uploads_prefix"
+    assert expr(calls["notifications"]["filter_prefix"]) == "var.uploads_prefix"
+    assert [expr(p) for p in calls["worker_iam"]["object_prefixes"]] == ["var.uploads_prefix", "var.results_prefix"]
     key = "aws_kms_key.this.arn"
     assert expr(calls["bucket"]["kms_key_arn"]) == key
     assert expr(calls["notifications"]["kms_key_arn"]) == key

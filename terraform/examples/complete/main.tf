@@ -4,8 +4,6 @@ data "aws_partition" "current" {}
 
 locals {
   account_id = data.aws_caller_identity.current.account_id
-  # Built from the name, not the module output: the key must exist before the bucket that uses it.
-  bucket_arn = "arn:${data.aws_partition.current.partition}:s3:::${var.bucket_name}"
 }
 
 # One customer managed key for the bucket and both queues. S3 can only publish to an encrypted queue when
@@ -30,17 +28,16 @@ resource "aws_kms_key" "this" {
         Principal = { Service = "s3.amazonaws.com" }
         Action    = ["kms:GenerateDataKey", "kms:Decrypt"]
         Resource  = "*"
-        Condition = {
-          ArnEquals    = { "aws:SourceArn" = local.bucket_arn }
-          StringEquals = { "aws:SourceAccount" = local.account_id }
-        }
+        # No condition, as AWS documents this statement: S3 reaches the key through SQS, and a condition that
+        # such calls do not carry would drop every event without an error anywhere.
       },
     ]
   })
 }
 
 resource "aws_kms_alias" "this" {
-  name          = "alias/${var.bucket_name}"
+  # Alias names allow no dots, bucket names do.
+  name          = "alias/${replace(var.bucket_name, ".", "-")}"
   target_key_id = aws_kms_key.this.key_id
 }
 
@@ -48,6 +45,7 @@ module "bucket" {
   source = "../../modules/s3-bucket"
 
   bucket_name          = var.bucket_name
+  uploads_prefix       = var.uploads_prefix
   kms_key_arn          = aws_kms_key.this.arn
   cors_allowed_origins = var.cors_allowed_origins
 }
@@ -55,10 +53,11 @@ module "bucket" {
 module "notifications" {
   source = "../../modules/s3-sqs-notifications"
 
-  bucket_id   = module.bucket.bucket_id
-  bucket_arn  = module.bucket.bucket_arn
-  queue_name  = var.queue_name
-  kms_key_arn = aws_kms_key.this.arn
+  bucket_id     = module.bucket.bucket_id
+  bucket_arn    = module.bucket.bucket_arn
+  queue_name    = var.queue_name
+  filter_prefix = var.uploads_prefix
+  kms_key_arn   = aws_kms_key.this.arn
 }
 
 module "worker_iam" {
@@ -67,7 +66,8 @@ module "worker_iam" {
   policy_name     = "${var.queue_name}-worker"
   bucket_arn      = module.bucket.bucket_arn
   queue_arn       = module.notifications.queue_arn
-  object_prefixes = ["uploads/", "results/"]
+  # The worker reads uploads and writes results outside the notification prefix, so results raise no events.
+  object_prefixes = [var.uploads_prefix, var.results_prefix]
   kms_key_arns    = [aws_kms_key.this.arn]
   role_name       = var.worker_role_name
 }

@@ -33,6 +33,30 @@ variable "queue_name" {
   }
 }
 
+variable "uploads_prefix" {
+  description = "Key prefix of uploads: the notification filters on it and the lifecycle expires objects under it."
+  type        = string
+  default     = "uploads/"
+  nullable    = false
+
+  validation {
+    condition     = length(var.uploads_prefix) > 0 && endswith(var.uploads_prefix, "/")
+    error_message = "uploads_prefix must be a non-empty prefix ending in '/'."
+  }
+}
+
+variable "results_prefix" {
+  description = "Key prefix the worker writes its results under; outside uploads_prefix, so results raise no events."
+  type        = string
+  default     = "results/"
+  nullable    = false
+
+  validation {
+    condition     = length(var.results_prefix) > 0 && endswith(var.results_prefix, "/")
+    error_message = "results_prefix must be a non-empty prefix ending in '/'."
+  }
+}
+
 variable "cors_allowed_origins" {
   description = "Browser origins allowed to upload and download with presigned URLs, e.g. [\"https://app.example.com\"]."
   type        = list(string)

@@ -11,22 +11,25 @@ from typing import Any
 import hcl2
 import pytest
 
+from aiostorage.local import WIRING
+
 TERRAFORM = Path(__file__).resolve().parents[1] / "terraform"
 MODULES = ("s3-bucket", "s3-sqs-notifications", "worker-iam")
 ROOTS = (*(f"modules/{name}" for name in MODULES), "examples/complete")
 META_KEYS = {"__is_block__", "__comments__", "__inline_comments__", "__start_line__", "__end_line__"}
 
-# The defaults the local stack (aiostorage.local) mirrors; a parity test there compares against these too.
+# The Terraform variables' defaults must equal the local stack's (aiostorage.local.WIRING), so
+# `aiostorage local` and `make demo` run the same wiring a user applies to AWS.
 DEFAULTS = {
-    ("s3-sqs-notifications", "filter_prefix"): "uploads/",
-    ("s3-sqs-notifications", "filter_suffixes"): [".mp4", ".mov", ".avi", ".mkv"],
-    ("s3-sqs-notifications", "events"): ["s3:ObjectCreated:*"],
-    ("s3-sqs-notifications", "max_receive_count"): 5,
-    ("s3-sqs-notifications", "visibility_timeout_seconds"): 300,
-    ("s3-sqs-notifications", "receive_wait_time_seconds"): 20,
-    ("s3-bucket", "uploads_prefix"): "uploads/",
-    ("s3-bucket", "retention_days"): 30,
-    ("s3-bucket", "abort_incomplete_multipart_days"): 7,
+    ("s3-sqs-notifications", "filter_prefix"): WIRING.prefix,
+    ("s3-sqs-notifications", "filter_suffixes"): list(WIRING.suffixes),
+    ("s3-sqs-notifications", "events"): list(WIRING.events),
+    ("s3-sqs-notifications", "max_receive_count"): WIRING.max_receive_count,
+    ("s3-sqs-notifications", "visibility_timeout_seconds"): WIRING.visibility_timeout,
+    ("s3-sqs-notifications", "receive_wait_time_seconds"): WIRING.receive_wait_time_seconds,
+    ("s3-bucket", "uploads_prefix"): WIRING.prefix,
+    ("s3-bucket", "retention_days"): WIRING.retention_days,
+    ("s3-bucket", "abort_incomplete_multipart_days"): WIRING.abort_incomplete_multipart_days,
 }
 
 

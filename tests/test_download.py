@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import socket
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from aiostorage import (
@@ -29,8 +31,7 @@ from aiostorage import (
     TransferProgress,
 )
 from aiostorage.transfer.download import TEMP_SUFFIX
-
-from conftest import RequestCounter
+from tests.conftest import RequestCounter
 
 MiB = 1024 * 1024
 PART = 5 * MiB
@@ -265,10 +266,8 @@ class CuttingProxy:
         except OSError:
             pass
         for sock in (source, target):
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             sock.close()
 
     def close(self) -> None:
@@ -377,7 +376,7 @@ async def test_stream_break_and_cancel_leave_nothing_running(store: AsyncS3Store
         async with store.stream("b", part_size=PART, concurrency=3) as chunks:
             async for _ in chunks:
                 scope.cancel()
-                await anyio.sleep(0)
+                await anyio.lowlevel.checkpoint()
     assert scope.cancelled_caught
     assert our_tasks() == before
 

@@ -135,9 +135,18 @@ async def test_crc32_of_a_single_part_object(store: AsyncS3Store, s3: Any, bucke
     expected = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
     assert s3.head_object(Bucket=bucket, Key="crc", ChecksumMode="ENABLED")["ChecksumCRC32"] == expected
 
+    counter = RequestCounter(store.client)
     await store.download("crc", tmp_path / "crc")
-
     assert (tmp_path / "crc").read_bytes() == data
+    assert len(counter.sent) == 1  # the one GET covered the whole object and carried its checksum
+
+    def corrupt(parsed: dict[str, Any], **_: Any) -> None:
+        parsed["ChecksumCRC32"] = base64.b64encode(b"\0\0\0\0").decode()
+
+    store.client.meta.events.register("after-call.s3.GetObject", corrupt)
+    with pytest.raises(IntegrityError, match="CRC32"):
+        await store.download("crc", tmp_path / "crc2")
+    assert not (tmp_path / "crc2").exists()
 
 
 async def test_missing_key(store: AsyncS3Store, tmp_path: Path) -> None:
@@ -178,8 +187,9 @@ async def test_object_replaced_mid_download(store: AsyncS3Store, s3: Any, bucket
             replaced.append(event.transferred)
             s3.put_object(Bucket=bucket, Key="moving", Body=payload(3 * PART, seed=7))
 
-    with pytest.raises(ObjectChanged):
+    with pytest.raises(ObjectChanged) as caught:
         await store.download("moving", dest, part_size=PART, concurrency=1, progress=replace_once)
+    assert caught.value.code == "PreconditionFailed"  # moto honours If-Match on ranged GETs
     assert dest.read_bytes() == b"before"
     assert leftovers(tmp_path) == []
 
@@ -200,7 +210,7 @@ async def test_etag_check_catches_servers_that_ignore_if_match(
             replaced.append(True)
             s3.put_object(Bucket=bucket, Key="moving", Body=payload(2 * PART, seed=3))
 
-    with pytest.raises(ObjectChanged):
+    with pytest.raises(ObjectChanged, match="changed during the read"):
         await store.download("moving", tmp_path / "moving", part_size=PART, concurrency=1, progress=replace_once)
     assert not (tmp_path / "moving").exists()
     assert leftovers(tmp_path) == []

@@ -26,7 +26,6 @@ from .._models import DownloadResult, TransferProgress
 from .._settings import KiB
 from .._tasks import task_group
 from .checksum import file_checksum, supported
-from .parts import part_ranges
 from .ranged import Checksum, ObjectVersion, RangeReader, Sink
 
 __all__ = ["CLEANUP_DEADLINE", "WRITE_SIZE", "download_object"]
@@ -153,7 +152,8 @@ async def download_object(
             await reader.learned.wait()
             if reader.version is not None:
                 group.start_soon(learn_checksum)
-                ranges = iter(part_ranges(reader.version.size, part_size)[1:])
+                size, start = reader.version.size, reader.first_last + 1
+                ranges = ((first, min(first + part_size, size) - 1) for first in range(start, size, part_size))
                 for _ in range(concurrency):
                     group.start_soon(_fetch_ranges, limiter, reader, ranges, lambda: range_sink(group))
         version = reader.version

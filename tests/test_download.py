@@ -149,6 +149,30 @@ async def test_crc32_of_a_single_part_object(store: AsyncS3Store, s3: Any, bucke
     assert not (tmp_path / "crc2").exists()
 
 
+async def test_composite_checksum_of_a_multipart_upload_is_not_compared(
+    store: AsyncS3Store, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    data = payload(2 * PART + 3)
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="mp", ChecksumAlgorithm="CRC32")
+    parts = []
+    for number, start in enumerate(range(0, len(data), PART), start=1):
+        part = s3.upload_part(
+            Bucket=bucket,
+            Key="mp",
+            UploadId=upload["UploadId"],
+            PartNumber=number,
+            Body=data[start : start + PART],
+            ChecksumAlgorithm="CRC32",
+        )
+        parts.append({"PartNumber": number, "ETag": part["ETag"], "ChecksumCRC32": part["ChecksumCRC32"]})
+    s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=upload["UploadId"], MultipartUpload={"Parts": parts})
+
+    result = await store.download("mp", tmp_path / "mp", part_size=PART)
+
+    assert (tmp_path / "mp").read_bytes() == data
+    assert result.etag.endswith("-3")
+
+
 async def test_missing_key(store: AsyncS3Store, tmp_path: Path) -> None:
     with pytest.raises(ObjectNotFound):
         await store.download("missing", tmp_path / "sub" / "missing")
@@ -359,12 +383,14 @@ async def test_stream_empty_and_missing(store: AsyncS3Store, s3: Any, bucket: st
 async def test_stream_object_replaced(store: AsyncS3Store, s3: Any, bucket: str) -> None:
     s3.put_object(Bucket=bucket, Key="m", Body=payload(3 * PART))
     received = 0
+    stream = store.stream("m", part_size=PART, concurrency=1)
     with pytest.raises(ObjectChanged):
-        async for chunk in store.stream("m", part_size=PART, concurrency=1):
+        async for chunk in stream:
             if received == 0:
                 s3.put_object(Bucket=bucket, Key="m", Body=b"replaced")
             received += len(chunk)
     assert received == PART
+    assert [chunk async for chunk in stream] == []  # a failed stream stays finished
 
 
 def our_tasks() -> int:

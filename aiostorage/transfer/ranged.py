@@ -57,9 +57,13 @@ def full_object_checksum(response: dict[str, Any]) -> Checksum | None:
     """The response's whole-object checksum; ``None`` when absent or composite (``"...-N"``).
 
     A composite checksum of a multipart upload is a checksum of the parts' checksums: it cannot be
-    computed from the object's bytes without knowing the upload's part boundaries.
+    computed from the object's bytes without knowing the upload's part boundaries. A multipart object
+    (ETag ``"...-N"``) counts as composite unless S3 says ``FULL_OBJECT``: some servers (moto's HEAD)
+    report the composite value without its ``-N`` suffix or its type.
     """
-    if response.get("ChecksumType") == "COMPOSITE":
+    checksum_type = response.get("ChecksumType")
+    multipart = "-" in (response.get("ETag") or "")
+    if checksum_type == "COMPOSITE" or (multipart and checksum_type != "FULL_OBJECT"):
         return None
     for field in _CHECKSUM_FIELDS:
         value = response.get(field)

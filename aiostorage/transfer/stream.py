@@ -111,6 +111,8 @@ class ObjectStream:
                 self._holding_slot = False
                 self._slots.release()
             if not self._pending:
+                if self._exhausted:
+                    raise StopAsyncIteration
                 if self._stack is not None:
                     while not self._pending and not self._exhausted:
                         self._changed = anyio.Event()

@@ -186,6 +186,14 @@ async def test_missing_key(store: AsyncS3Store, tmp_path: Path) -> None:
     assert leftovers(tmp_path) == []
 
 
+async def test_local_file_errors_are_oserrors(store: AsyncS3Store, s3: Any, bucket: str, tmp_path: Path) -> None:
+    s3.put_object(Bucket=bucket, Key="k", Body=b"data")
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(OSError):
+        await store.download("k", tmp_path / "file" / "below")
+    assert (tmp_path / "file").read_bytes() == b""
+
+
 async def test_bad_arguments_fail_before_any_request(store: AsyncS3Store, tmp_path: Path) -> None:
     counter = RequestCounter(store.client)
     with pytest.raises(InvalidArgument):

@@ -116,9 +116,11 @@ async def download_object(
     transferred = 0
     checksums: list[Checksum | None] = []
 
-    async def write(fd: int, offset: int, chunks: list[bytes], done: anyio.Event) -> None:
+    async def write(offset: int, chunks: list[bytes], done: anyio.Event) -> None:
         nonlocal transferred
         try:
+            # Local file errors (permissions, a full disk) surface as the OSError they are, never retried.
+            fd = await temp.open()
             await anyio.to_thread.run_sync(_write, fd, offset, chunks)
         finally:
             done.set()
@@ -134,10 +136,9 @@ async def download_object(
         async def sink(offset: int, chunks: list[bytes]) -> None:
             if writing:
                 await writing.pop().wait()
-            fd = await temp.open()
             done = anyio.Event()
             writing.append(done)
-            group.start_soon(write, fd, offset, chunks, done)
+            group.start_soon(write, offset, chunks, done)
 
         return sink
 

@@ -40,6 +40,13 @@ WRITE_SIZE = 1 * MiB
 # Seconds the shielded removal of the temporary file may take after a failure or cancellation.
 CLEANUP_DEADLINE = 10.0
 TEMP_SUFFIX = ".aiostorage-part"
+# With fsync on, written data is flushed in the background every this many bytes, overlapping the disk
+# with the network: the fsync before the rename then has little left to do (measured on s3rver, a
+# final fsync of 256 MiB cost about a quarter of the download's time).
+SYNC_EVERY = 32 * MiB
+
+# fdatasync skips the metadata flush an fsync does; the final fsync covers both.
+_datasync = getattr(os, "fdatasync", os.fsync)
 
 
 def _write(fd: int, offset: int, chunks: list[bytes]) -> None:
@@ -117,17 +124,33 @@ async def download_object(
     transferred = 0
     checksums: list[Checksum | None] = []
 
-    async def write(offset: int, chunks: list[bytes], done: anyio.Event) -> None:
-        nonlocal transferred
+    unsynced = 0
+    syncing = False
+
+    async def write(group: TaskGroup, offset: int, chunks: list[bytes], done: anyio.Event) -> None:
+        nonlocal transferred, unsynced, syncing
         try:
             # Local file errors (permissions, a full disk) surface as the OSError they are, never retried.
             fd = await temp.open()
             await anyio.to_thread.run_sync(_write, fd, offset, chunks)
         finally:
             done.set()
-        transferred += sum(map(len, chunks))
+        written = sum(map(len, chunks))
+        transferred += written
+        unsynced += written
+        if fsync and unsynced >= SYNC_EVERY and not syncing:
+            syncing, unsynced = True, 0
+            group.start_soon(sync_early, fd)
         if progress is not None:
             progress(TransferProgress(key=key, transferred=transferred, total=reader.size))
+
+    async def sync_early(fd: int) -> None:
+        """Start the disk on what is written so far, so the final fsync only waits for the tail."""
+        nonlocal syncing
+        try:
+            await anyio.to_thread.run_sync(_datasync, fd)
+        finally:
+            syncing = False
 
     def range_sink(group: TaskGroup) -> Sink:
         """A range's sink: its bytes are written in the background while the next ones are read, one
@@ -139,7 +162,7 @@ async def download_object(
                 await writing.pop().wait()
             done = anyio.Event()
             writing.append(done)
-            group.start_soon(write, offset, chunks, done)
+            group.start_soon(write, group, offset, chunks, done)
 
         return sink
 

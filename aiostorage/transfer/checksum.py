@@ -30,7 +30,7 @@ class _Crc32:
 
 
 def _hasher(algorithm: str) -> Callable[[], _Crc32 | hashlib._Hash] | None:
-    # CRC32C and CRC64NVME need awscrt (botocore's optional CRT extra); without it they are not checked.
+    # CRC32C and CRC64NVME have no implementation in the standard library: not checked (size only).
     if algorithm == "CRC32":
         return _Crc32
     if algorithm == "SHA256":
@@ -44,7 +44,7 @@ def supported(checksum: Checksum) -> bool:
     """Whether this process can compute ``checksum``'s algorithm."""
     supported_here = _hasher(checksum.algorithm) is not None
     if not supported_here:
-        logger.debug("cannot verify a %s checksum without awscrt; only the size is checked", checksum.algorithm)
+        logger.debug("no %s implementation here; only the size is checked", checksum.algorithm)
     return supported_here
 
 

@@ -10,7 +10,6 @@ removed and ``dest`` is untouched.
 
 from __future__ import annotations
 
-import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -29,8 +28,6 @@ from .checksum import file_checksum, supported
 from .ranged import Checksum, ObjectVersion, RangeReader, Sink
 
 __all__ = ["CLEANUP_DEADLINE", "WRITE_SIZE", "download_object"]
-
-logger = logging.getLogger("aiostorage")
 
 # Received chunks are gathered up to this many bytes per positioned write: few thread hand-offs, and
 # memory per part in flight stays small whatever the part size (two batches: one being written while

@@ -23,6 +23,7 @@ from ._models import (
 )
 from ._settings import StoreSettings
 from ._store import AsyncS3Store
+from .transfer.stream import ObjectStream
 
 __all__ = [
     "AccessDenied",
@@ -38,6 +39,7 @@ __all__ = [
     "ObjectChanged",
     "ObjectInfo",
     "ObjectNotFound",
+    "ObjectStream",
     "PresignedPost",
     "StorageError",
     "StoreSettings",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from contextlib import AsyncExitStack
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -13,6 +15,7 @@ from ._exceptions import ConfigError, InvalidArgument, ObjectNotFound, StorageEr
 from ._models import (
     DeleteError,
     DeleteResult,
+    DownloadResult,
     ObjectInfo,
     PresignedPost,
     TransferProgress,
@@ -23,7 +26,9 @@ from ._settings import StoreSettings
 from ._tasks import task_group
 from ._validate import check_byte_range, check_key, check_part_size, check_positive, guess_content_type
 from .transfer.copy import MAX_SINGLE_COPY, copy_object
+from .transfer.download import download_object
 from .transfer.sources import UploadSource
+from .transfer.stream import ObjectStream
 from .transfer.upload import put_object, upload
 
 __all__ = ["AsyncS3Store"]
@@ -256,6 +261,72 @@ class AsyncS3Store:
             concurrency=self._concurrency(concurrency),
             multipart_threshold=self.settings.multipart_threshold,
             progress=progress,
+        )
+
+    # Downloads
+
+    async def download(
+        self,
+        key: str,
+        dest: str | os.PathLike[str],
+        *,
+        version_id: str | None = None,
+        part_size: int | None = None,
+        concurrency: int | None = None,
+        progress: Callable[[TransferProgress], None] | None = None,
+        fsync: bool = True,
+    ) -> DownloadResult:
+        """Download ``key`` to the file ``dest``, atomically: complete and verified, or untouched.
+
+        Parallel ranged GETs of ``part_size`` bytes (``concurrency`` in flight), every one pinned to the
+        first response's ETag (and version), so an object replaced mid-download raises ``ObjectChanged``.
+        Parent folders are created; the bytes go to a temporary file beside ``dest`` that is size- and
+        checksum-checked, fsynced (unless ``fsync=False``) and renamed over ``dest``. On any failure or
+        cancellation the temporary file is removed and ``dest`` keeps its old bytes, or stays missing.
+        """
+        check_key(key)
+        if not isinstance(dest, str | os.PathLike):
+            raise InvalidArgument(f"dest must be a path, got {type(dest).__name__}")
+        path = Path(dest)
+        if not path.name:
+            raise InvalidArgument(f"dest must name a file, got {dest!r}")
+        return await download_object(
+            self.ctx,
+            key,
+            path,
+            version_id=version_id,
+            part_size=check_part_size(part_size if part_size is not None else self.part_size),
+            concurrency=self._concurrency(concurrency),
+            progress=progress,
+            fsync=fsync,
+        )
+
+    def stream(
+        self,
+        key: str,
+        *,
+        version_id: str | None = None,
+        byte_range: tuple[int, int] | None = None,
+        part_size: int | None = None,
+        concurrency: int | None = None,
+    ) -> ObjectStream:
+        """The object's bytes in order, as an async iterator, fetched as parallel pinned ranges.
+
+        Use ``async with store.stream(key) as chunks: async for chunk in chunks: ...`` for read-ahead
+        (``concurrency`` ranges of ``part_size`` bytes at most) and deterministic clean-up when you
+        break early; plain ``async for chunk in store.stream(key)`` fetches ``concurrency`` ranges at a
+        time, in parallel, with nothing left in flight between chunks. ``byte_range=(first, last)``
+        streams that inclusive slice only. An object replaced mid-stream raises ``ObjectChanged``.
+        """
+        check_key(key)
+        check_byte_range(byte_range)
+        return ObjectStream(
+            self.ctx,
+            key,
+            version_id=version_id,
+            byte_range=byte_range,
+            part_size=check_part_size(part_size if part_size is not None else self.part_size),
+            concurrency=self._concurrency(concurrency),
         )
 
     # Presigned requests (signed locally, no request is sent)

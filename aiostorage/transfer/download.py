@@ -1,0 +1,232 @@
+"""Downloading an object to a file: parallel pinned ranges, a temporary file, verified, then renamed.
+
+The first ranged GET learns the object (size from ``Content-Range``, ETag, version) and already carries
+the first part: one request for anything up to a part, and no HEAD round trip before the data starts
+flowing. The other parts start as soon as its headers are in. Parts are written with positioned writes
+in worker threads, so they land in any order and the event loop never blocks on the disk. Only a
+complete, verified file is renamed over ``dest``; on any failure or cancellation the temporary file is
+removed and ``dest`` is untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import anyio
+import anyio.to_thread
+from anyio.abc import TaskGroup
+
+from .._context import S3Context
+from .._exceptions import IntegrityError
+from .._models import DownloadResult, TransferProgress
+from .._settings import MiB
+from .._tasks import task_group
+from .checksum import file_checksum, supported
+from .ranged import Checksum, ObjectVersion, RangeReader, Sink
+
+__all__ = ["CLEANUP_DEADLINE", "WRITE_SIZE", "download_object"]
+
+# Received chunks are gathered up to this many bytes per positioned write: few thread hand-offs, and
+# memory per part in flight stays small whatever the part size (two batches: one being written while
+# the next is read). Measured on s3rver: 256 KiB to 1 MiB do best; without the overlap, 4-8 MiB batches
+# stalled each connection long enough to cost a third of the speed.
+WRITE_SIZE = 1 * MiB
+# Seconds the shielded removal of the temporary file may take after a failure or cancellation.
+CLEANUP_DEADLINE = 10.0
+TEMP_SUFFIX = ".aiostorage-part"
+# With fsync on, written data is flushed in the background every this many bytes, overlapping the disk
+# with the network: the fsync before the rename then has little left to do (measured on s3rver, a
+# final fsync of 256 MiB cost about a quarter of the download's time).
+SYNC_EVERY = 32 * MiB
+
+# fdatasync skips the metadata flush an fsync does; the final fsync covers both.
+_datasync = getattr(os, "fdatasync", os.fsync)
+
+
+def _write(fd: int, offset: int, chunks: list[bytes]) -> None:
+    written = os.pwritev(fd, chunks, offset)
+    total = sum(map(len, chunks))
+    if written < total:
+        # A short positioned write (rare: signals, quotas) is finished with plain writes.
+        rest = memoryview(b"".join(chunks))[written:]
+        while rest:
+            count = os.pwrite(fd, rest, offset + written)
+            written += count
+            rest = rest[count:]
+
+
+class _TempFile:
+    """The file beside ``dest`` that receives the parts; created on first use, never left behind."""
+
+    def __init__(self, dest: Path) -> None:
+        self.dest = dest
+        self.path = dest.parent / f".{dest.name}.{uuid.uuid4().hex[:12]}{TEMP_SUFFIX}"
+        self.fd: int | None = None
+        self._lock = anyio.Lock()
+
+    async def open(self) -> int:
+        async with self._lock:
+            if self.fd is None:
+                self.fd = await anyio.to_thread.run_sync(self._create)
+            return self.fd
+
+    def _create(self) -> int:
+        self.dest.parent.mkdir(parents=True, exist_ok=True)
+        # 0o666 and the umask, like any new file (mkstemp's 0o600 would surprise whoever reads it next).
+        return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+
+    def commit(self, fsync: bool) -> None:
+        """Flush, close and rename over ``dest`` (blocking)."""
+        assert self.fd is not None
+        fd, self.fd = self.fd, None
+        try:
+            if fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(self.path, self.dest)
+        if fsync and hasattr(os, "O_DIRECTORY"):
+            # Make the rename itself durable.
+            directory = os.open(self.dest.parent, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+
+    def discard(self) -> None:
+        """Close and remove the temporary file (blocking); ``dest`` is not touched."""
+        fd, self.fd = self.fd, None
+        if fd is not None:
+            os.close(fd)
+        self.path.unlink(missing_ok=True)
+
+
+async def download_object(
+    ctx: S3Context,
+    key: str,
+    dest: Path,
+    *,
+    version_id: str | None,
+    part_size: int,
+    concurrency: int,
+    progress: Callable[[TransferProgress], None] | None,
+    fsync: bool = True,
+) -> DownloadResult:
+    """Download ``key`` into ``dest`` atomically; see the module's docstring."""
+    reader = RangeReader(ctx, key, version_id=version_id, part_size=part_size)
+    temp = _TempFile(dest)
+    transferred = 0
+    checksums: list[Checksum | None] = []
+
+    unsynced = 0
+    syncing = False
+
+    async def write(group: TaskGroup, offset: int, chunks: list[bytes], done: anyio.Event) -> None:
+        nonlocal transferred, unsynced, syncing
+        try:
+            # Local file errors (permissions, a full disk) surface as the OSError they are, never retried.
+            fd = await temp.open()
+            await anyio.to_thread.run_sync(_write, fd, offset, chunks)
+        finally:
+            done.set()
+        written = sum(map(len, chunks))
+        transferred += written
+        unsynced += written
+        if fsync and unsynced >= SYNC_EVERY and not syncing:
+            syncing, unsynced = True, 0
+            group.start_soon(sync_early, fd)
+        if progress is not None:
+            progress(TransferProgress(key=key, transferred=transferred, total=reader.size))
+
+    async def sync_early(fd: int) -> None:
+        """Start the disk on what is written so far, so the final fsync only waits for the tail."""
+        nonlocal syncing
+        try:
+            await anyio.to_thread.run_sync(_datasync, fd)
+        finally:
+            syncing = False
+
+    def range_sink(group: TaskGroup) -> Sink:
+        """A range's sink: its bytes are written in the background while the next ones are read, one
+        write at a time per range, so the connection keeps flowing while the disk works."""
+        writing: list[anyio.Event] = []
+
+        async def sink(offset: int, chunks: list[bytes]) -> None:
+            if writing:
+                await writing.pop().wait()
+            done = anyio.Event()
+            writing.append(done)
+            group.start_soon(write, group, offset, chunks, done)
+
+        return sink
+
+    async def learn_checksum() -> None:
+        checksums.append(await reader.checksum())
+
+    committed = False
+    try:
+        limiter = anyio.CapacityLimiter(concurrency)
+        async with task_group() as group:
+            group.start_soon(_fetch_first, limiter, reader, range_sink(group))
+            await reader.learned.wait()
+            if reader.version is not None:
+                group.start_soon(learn_checksum)
+                size, start = reader.version.size, reader.first_last + 1
+                ranges = ((first, min(first + part_size, size) - 1) for first in range(start, size, part_size))
+                for _ in range(concurrency):
+                    group.start_soon(_fetch_ranges, limiter, reader, ranges, lambda: range_sink(group))
+        version = reader.version
+        assert version is not None  # else the first request failed and the group raised its error
+        fd = await temp.open()  # an empty object wrote nothing
+        await _verify(fd, version, transferred, checksums[0] if checksums else None, ctx.bucket, key)
+        await anyio.to_thread.run_sync(temp.commit, fsync)
+        committed = True
+    finally:
+        if not committed:
+            with anyio.move_on_after(CLEANUP_DEADLINE, shield=True):
+                await anyio.to_thread.run_sync(temp.discard)
+    return DownloadResult(
+        bucket=ctx.bucket, key=key, path=dest, etag=version.etag, size=version.size, version_id=version.version_id
+    )
+
+
+async def _fetch_first(limiter: anyio.CapacityLimiter, reader: RangeReader, sink: Sink) -> None:
+    async with limiter:
+        await reader.fetch(0, None, sink, flush_bytes=WRITE_SIZE)
+
+
+async def _fetch_ranges(
+    limiter: anyio.CapacityLimiter,
+    reader: RangeReader,
+    ranges: Iterator[tuple[int, int]],
+    new_sink: Callable[[], Sink],
+) -> None:
+    """One worker: fetch the next range not yet taken until none is left."""
+    for first, last in ranges:
+        async with limiter:
+            await reader.fetch(first, last, new_sink(), flush_bytes=WRITE_SIZE)
+
+
+async def _verify(
+    fd: int, version: ObjectVersion, transferred: int, checksum: Checksum | None, bucket: str, key: str
+) -> None:
+    """Size, then the full-object checksum when the object has one we can compute."""
+    size = (await anyio.to_thread.run_sync(os.fstat, fd)).st_size
+    if transferred != version.size or size != version.size:
+        raise IntegrityError(
+            f"s3://{bucket}/{key}: got {transferred} bytes ({size} in the file), expected {version.size}",
+            bucket=bucket,
+            key=key,
+        )
+    if checksum is None or not supported(checksum):
+        return
+    actual = await anyio.to_thread.run_sync(file_checksum, fd, version.size, checksum.algorithm)
+    if actual != checksum.value:
+        raise IntegrityError(
+            f"s3://{bucket}/{key}: {checksum.algorithm} of the downloaded bytes is {actual}, S3 has {checksum.value}",
+            bucket=bucket,
+            key=key,
+        )

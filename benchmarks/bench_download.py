@@ -1,0 +1,279 @@
+"""Download one large object to a file: aiostorage against its peers, on s3rver and on moto.
+
+python -m benchmarks.bench_download [--rounds 5] [--size-mib 256] [--part-mib 8] [--concurrency 8]
+                                    [--servers s3rver,moto]
+
+Every client gets the same part size and parallelism where it has the notion. The ceiling is raw ranged
+GETs with aiohttp on one presigned URL (signed once, nothing hashed per byte), discarding the bytes: the
+most any client could get from the server on this machine. Clients run one after another inside each
+round, in a fresh event loop each; moto runs in its own process so the CPU figures are the client's.
+Medians over the rounds; only the ratios measured in this one run mean anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import aioboto3
+import aiohttp
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+
+from aiostorage import AsyncS3Store, StoreSettings
+
+from .servers import Server, _wait_until_answering, free_port, s3rver_available, s3rver_server
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+BUCKET = "bench-download"
+KEY = "big/object.bin"
+
+
+@contextmanager
+def moto_subprocess() -> Iterator[Server]:
+    """moto's server in a child process, so the client's CPU time is measured alone."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_until_answering(f"http://127.0.0.1:{port}/")
+        yield Server("moto", f"http://127.0.0.1:{port}", "testing", "testing")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def boto3_client(server: Server, pool: int) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=server.endpoint_url,
+        region_name=server.region,
+        aws_access_key_id=server.access_key,
+        aws_secret_access_key=server.secret_key,
+        config=Config(max_pool_connections=pool, s3={"addressing_style": "path"}),
+    )
+
+
+def seed(server: Server, size: int) -> None:
+    client = boto3_client(server, 10)
+    client.create_bucket(Bucket=BUCKET)
+    block = os.urandom(MiB)
+    with tempfile.TemporaryFile() as source:
+        for _ in range(size // MiB):
+            source.write(block)
+        source.seek(0)
+        client.upload_fileobj(source, BUCKET, KEY, Config=TransferConfig(multipart_chunksize=16 * MiB))
+
+
+class Clock:
+    """Times only the transfer itself: clients are created (and models loaded) outside it."""
+
+    def __init__(self) -> None:
+        self.wall = 0.0
+        self.cpu = 0.0
+
+    @contextmanager
+    def section(self) -> Iterator[None]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        yield
+        self.wall, self.cpu = time.perf_counter() - wall, time.process_time() - cpu
+
+
+class Bench:
+    def __init__(self, server: Server, size: int, part: int, concurrency: int, folder: Path) -> None:
+        self.server = server
+        self.size = size
+        self.part = part
+        self.concurrency = concurrency
+        self.folder = folder
+        self.clock = Clock()
+        self.transfer_config = TransferConfig(
+            multipart_threshold=part, multipart_chunksize=part, max_concurrency=concurrency, use_threads=True
+        )
+
+    def dest(self, name: str) -> Path:
+        return self.folder / f"{name}.bin"
+
+    def settings(self) -> StoreSettings:
+        return StoreSettings(
+            endpoint_url=self.server.endpoint_url,
+            region=self.server.region,
+            aws_access_key_id=self.server.access_key,
+            aws_secret_access_key=self.server.secret_key,
+        )
+
+    async def aiostorage(self, fsync: bool) -> None:
+        async with AsyncS3Store(BUCKET, settings=self.settings(), concurrency=self.concurrency) as store:
+            with self.clock.section():
+                result = await store.download(KEY, self.dest("aiostorage"), part_size=self.part, fsync=fsync)
+        assert result.size == self.size
+
+    async def aiostorage_stream(self) -> None:
+        total = 0
+        async with AsyncS3Store(BUCKET, settings=self.settings(), concurrency=self.concurrency) as store:
+            with self.clock.section():
+                async with store.stream(KEY, part_size=self.part) as chunks:
+                    async for chunk in chunks:
+                        total += len(chunk)
+        assert total == self.size
+
+    def boto3(self) -> None:
+        client = boto3_client(self.server, self.concurrency)
+        with self.clock.section():
+            client.download_file(BUCKET, KEY, str(self.dest("boto3")), Config=self.transfer_config)
+
+    async def aioboto3(self) -> None:
+        session = aioboto3.Session(
+            aws_access_key_id=self.server.access_key,
+            aws_secret_access_key=self.server.secret_key,
+            region_name=self.server.region,
+        )
+        config = Config(max_pool_connections=self.concurrency, s3={"addressing_style": "path"})
+        async with session.client("s3", endpoint_url=self.server.endpoint_url, config=config) as client:
+            with self.clock.section():
+                await client.download_file(BUCKET, KEY, str(self.dest("aioboto3")), Config=self.transfer_config)
+
+    async def s3fs(self) -> None:
+        import s3fs
+
+        fs = s3fs.S3FileSystem(
+            key=self.server.access_key,
+            secret=self.server.secret_key,
+            endpoint_url=self.server.endpoint_url,
+            asynchronous=True,
+            skip_instance_cache=True,
+        )
+        session = await fs.set_session()
+        try:
+            with self.clock.section():
+                await fs._get_file(f"{BUCKET}/{KEY}", str(self.dest("s3fs")))
+        finally:
+            await session.close()
+
+    async def obstore(self) -> None:
+        import obstore
+        from obstore.store import S3Store
+
+        store = S3Store(
+            BUCKET,
+            endpoint=self.server.endpoint_url,
+            access_key_id=self.server.access_key,
+            secret_access_key=self.server.secret_key,
+            region=self.server.region,
+            client_options={"allow_http": True},
+        )
+        with self.clock.section():
+            response = await obstore.get_async(store, KEY)
+            # Writes on the loop, like obstore's own examples; a thread per chunk would only slow it.
+            with open(self.dest("obstore"), "wb") as file:  # noqa: ASYNC230
+                async for chunk in response.stream(min_chunk_size=8 * MiB):
+                    file.write(chunk)
+
+    async def ceiling(self) -> None:
+        url = boto3_client(self.server, 1).generate_presigned_url(
+            "get_object", Params={"Bucket": BUCKET, "Key": KEY}, ExpiresIn=3600
+        )
+        ranges = iter(range(0, self.size, self.part))
+        received = 0
+
+        async def worker(session: aiohttp.ClientSession) -> None:
+            nonlocal received
+            for start in ranges:
+                end = min(start + self.part, self.size) - 1
+                async with session.get(url, headers={"Range": f"bytes={start}-{end}"}) as response:
+                    response.raise_for_status()
+                    while chunk := await response.content.readany():
+                        received += len(chunk)
+
+        connector = aiohttp.TCPConnector(limit=self.concurrency)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            with self.clock.section():
+                await asyncio.gather(*(worker(session) for _ in range(self.concurrency)))
+        assert received == self.size
+
+
+def async_run(factory: Callable[[], Awaitable[None]]) -> Callable[[], None]:
+    def run() -> None:
+        asyncio.run(factory())  # type: ignore[arg-type]
+
+    return run
+
+
+def bench_server(server: Server, args: argparse.Namespace) -> None:
+    size = args.size_mib * MiB
+    seed(server, size)
+    with tempfile.TemporaryDirectory(prefix="bench-download-") as folder:
+        bench = Bench(server, size, args.part_mib * MiB, args.concurrency, Path(folder))
+        clients: dict[str, Callable[[], None]] = {
+            "aiostorage": async_run(lambda: bench.aiostorage(fsync=True)),
+            "aiostorage fsync=False": async_run(lambda: bench.aiostorage(fsync=False)),
+            "aiostorage stream": async_run(bench.aiostorage_stream),
+            "boto3 download_file": bench.boto3,
+            "aioboto3 download_file": async_run(bench.aioboto3),
+            "s3fs _get_file": async_run(bench.s3fs),
+            "obstore (one GET)": async_run(bench.obstore),
+            "ceiling (aiohttp ranges)": async_run(bench.ceiling),
+        }
+        walls: dict[str, list[float]] = {name: [] for name in clients}
+        cpus: dict[str, list[float]] = {name: [] for name in clients}
+        for _ in range(args.rounds):
+            for name, run in clients.items():
+                run()
+                walls[name].append(bench.clock.wall)
+                cpus[name].append(bench.clock.cpu)
+                for path in Path(folder).iterdir():
+                    path.unlink()
+    speed = {name: size / MiB / statistics.median(values) for name, values in walls.items()}
+    print(
+        f"\n{server.name}: {args.size_mib} MiB to a file, {args.part_mib} MiB parts, {args.concurrency} in flight, "
+        f"median of {args.rounds}"
+    )
+    print(f"{'client':<26} {'MiB/s':>8} {'CPU s/GiB':>10} {'vs boto3':>9} {'vs obstore':>11} {'vs ceiling':>11}")
+    for name in clients:
+        cpu_per_gib = statistics.median(cpus[name]) / (size / GiB)
+        print(
+            f"{name:<26} {speed[name]:>8.0f} {cpu_per_gib:>10.2f} "
+            f"{speed[name] / speed['boto3 download_file']:>8.2f}x {speed[name] / speed['obstore (one GET)']:>10.2f}x "
+            f"{speed[name] / speed['ceiling (aiohttp ranges)']:>10.2f}x"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--size-mib", type=int, default=256)
+    parser.add_argument("--part-mib", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--servers", default="s3rver,moto")
+    args = parser.parse_args()
+    for name in args.servers.split(","):
+        if name == "s3rver":
+            if not s3rver_available():
+                print("s3rver is not installed (make bench installs it); skipped")
+                continue
+            with s3rver_server() as server:
+                bench_server(server, args)
+        elif name == "moto":
+            with moto_subprocess() as server:
+                bench_server(server, args)
+        else:
+            parser.error(f"unknown server {name!r}")
+
+
+if __name__ == "__main__":
+    main()

@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
+from functools import cache
 from typing import Any, Literal
 
 import aioboto3
+from aiobotocore.session import AioSession
 from botocore.config import Config
+from botocore.loaders import Loader, create_loader
 
 from ._settings import StoreSettings
 
 __all__ = ["create_client"]
 
 
+@cache
+def _loader(data_path: str | None) -> Loader:
+    """One loader per process: parsing botocore's service models costs ~0.2 s for every new session."""
+    return create_loader(data_path)
+
+
 def _session(settings: StoreSettings) -> aioboto3.Session:
     secret = settings.aws_secret_access_key
     token = settings.aws_session_token
+    core = AioSession()
+    core.register_component("data_loader", _loader(core.get_config_variable("data_path")))
     return aioboto3.Session(
+        botocore_session=core,
         aws_access_key_id=settings.aws_access_key_id,
         aws_secret_access_key=secret.get_secret_value() if secret else None,
         aws_session_token=token.get_secret_value() if token else None,

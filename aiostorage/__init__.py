@@ -23,12 +23,16 @@ from ._models import (
 )
 from ._settings import StoreSettings
 from ._store import AsyncS3Store
+from .transfer.bulk import BulkItem, BulkProgress, BulkResult
 from .transfer.stream import ObjectStream
 
 __all__ = [
     "AccessDenied",
     "AsyncS3Store",
     "BucketNotFound",
+    "BulkItem",
+    "BulkProgress",
+    "BulkResult",
     "ConfigError",
     "DeleteError",
     "DeleteResult",

@@ -9,6 +9,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+import anyio
+
 from ._client import create_client
 from ._context import S3Context
 from ._exceptions import ConfigError, InvalidArgument, ObjectNotFound, StorageError
@@ -25,6 +27,7 @@ from ._retry import Retrying
 from ._settings import StoreSettings
 from ._tasks import task_group
 from ._validate import check_byte_range, check_key, check_part_size, check_positive, guess_content_type
+from .transfer.bulk import BulkProgress, BulkResult, Job, describe_source, run_bulk, source_size
 from .transfer.copy import MAX_SINGLE_COPY, copy_object
 from .transfer.download import download_object
 from .transfer.sources import UploadSource
@@ -328,6 +331,92 @@ class AsyncS3Store:
             part_size=check_part_size(part_size if part_size is not None else self.part_size),
             concurrency=self._concurrency(concurrency),
         )
+
+    # Many objects
+
+    async def upload_many(
+        self,
+        pairs: Iterable[tuple[UploadSource, str]],
+        *,
+        concurrency: int | None = None,
+        part_size: int | None = None,
+        metadata: dict[str, str] | None = None,
+        progress: Callable[[BulkProgress], None] | None = None,
+        fail_fast: bool = False,
+    ) -> BulkResult:
+        """Upload every ``(source, key)`` pair under one budget of ``concurrency`` requests.
+
+        Objects and their parts share the budget, so a huge file and thousands of small ones never exceed
+        it together. One failure does not stop the others (unless ``fail_fast``): each item's result or
+        error is in the returned ``BulkResult``, in the order given.
+        """
+        items = [(source, check_key(key)) for source, key in pairs]
+        chosen_part_size = check_part_size(part_size if part_size is not None else self.part_size)
+        limit = self._concurrency(concurrency)
+        sizes = await anyio.to_thread.run_sync(lambda: [source_size(source) for source, _ in items])
+        ctx = self.ctx
+
+        def job(source: UploadSource, key: str, size: int | None) -> Job:
+            async def run(budgeted: S3Context, item_progress: Callable[[TransferProgress], None]) -> UploadResult:
+                return await upload(
+                    budgeted,
+                    source,
+                    key,
+                    attributes=self._attributes(key, None, metadata),
+                    part_size=chosen_part_size,
+                    explicit_part_size=part_size is not None,
+                    concurrency=limit,
+                    multipart_threshold=self.settings.multipart_threshold,
+                    progress=item_progress,
+                )
+
+            return Job(describe_source(source), f"s3://{ctx.bucket}/{key}", size, run)
+
+        jobs = [job(source, key, size) for (source, key), size in zip(items, sizes, strict=True)]
+        outcomes = await run_bulk(ctx, jobs, concurrency=limit, progress=progress, fail_fast=fail_fast)
+        return BulkResult(items=outcomes)
+
+    async def download_many(
+        self,
+        pairs: Iterable[tuple[str | ObjectInfo, str | os.PathLike[str]]],
+        *,
+        concurrency: int | None = None,
+        part_size: int | None = None,
+        progress: Callable[[BulkProgress], None] | None = None,
+        fail_fast: bool = False,
+        fsync: bool = True,
+    ) -> BulkResult:
+        """Download every ``(key, dest)`` pair atomically, under one budget of ``concurrency`` requests.
+
+        A key may be given as the ``ObjectInfo`` a listing returned: its size then counts in the
+        progress totals. Failures are reported per item, as with ``upload_many``.
+        """
+        entries = [(entry, Path(dest)) for entry, dest in pairs]
+        chosen_part_size = check_part_size(part_size if part_size is not None else self.part_size)
+        limit = self._concurrency(concurrency)
+        ctx = self.ctx
+
+        def job(entry: str | ObjectInfo, dest: Path) -> Job:
+            key = check_key(entry.key if isinstance(entry, ObjectInfo) else entry)
+
+            async def run(budgeted: S3Context, item_progress: Callable[[TransferProgress], None]) -> DownloadResult:
+                return await download_object(
+                    budgeted,
+                    key,
+                    dest,
+                    version_id=None,
+                    part_size=chosen_part_size,
+                    concurrency=limit,
+                    progress=item_progress,
+                    fsync=fsync,
+                )
+
+            size = entry.size if isinstance(entry, ObjectInfo) else None
+            return Job(f"s3://{ctx.bucket}/{key}", str(dest), size, run)
+
+        jobs = [job(entry, dest) for entry, dest in entries]
+        outcomes = await run_bulk(ctx, jobs, concurrency=limit, progress=progress, fail_fast=fail_fast)
+        return BulkResult(items=outcomes)
 
     # Presigned requests (signed locally, no request is sent)
 

@@ -39,3 +39,30 @@ bench: $(BENCH_STAMP)
 
 clean:
 	rm -rf $(VENV) .bench .mypy_cache .pytest_cache .ruff_cache
+
+# checkov gets a venv of its own: it pins an old botocore, and its bc-python-hcl2 and the dev extra's python-hcl2
+# both install a module named `hcl2`. Pinned, so a new release cannot add checks that break `make test` overnight.
+CHECKOV_VERSION := 3.3.30
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
+
+.PHONY: checkov clean-checkov
+
+$(CHECKOV_STAMP):
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
+	touch $(CHECKOV_STAMP)
+
+# Offline: no update check, no platform download or ID mapping, no module downloads, and no API key (which
+# would switch on the platform integration). The allowlist is terraform/.checkov.yaml.
+checkov: $(CHECKOV_STAMP)
+	cd terraform && env -u BC_API_KEY -u PRISMA_API_URL CKV_SKIP_PACKAGE_UPDATE_CHECK=true BC_SKIP_MAPPING=TRUE \
+		../$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml --directory . --framework terraform \
+		--skip-download --download-external-modules false --compact --quiet
+
+lint: checkov
+
+clean-checkov:
+	rm -rf $(CHECKOV_VENV)
+
+clean: clean-checkov

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
+
+import anyio
 
 from ._models import ObjectInfo, object_info_from_head
 from ._retry import Retrying
@@ -17,12 +19,21 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class S3Context:
-    """A bucket on an open client; every request goes through ``call`` (deadline, retries, errors)."""
+    """A bucket on an open client; every request goes through ``call`` (deadline, retries, errors).
+
+    ``budget``, when set, is a limit of requests in flight shared by everything done through this
+    context (a bulk transfer's objects and their parts), on top of the store's connection limit.
+    """
 
     client: Any
     bucket: str
     settings: StoreSettings
     retrying: Retrying
+    budget: anyio.CapacityLimiter | None = None
+
+    def with_budget(self, budget: anyio.CapacityLimiter) -> S3Context:
+        """This context, with every request also drawing from ``budget``."""
+        return replace(self, budget=budget)
 
     async def call(
         self,
@@ -35,14 +46,19 @@ class S3Context:
         on_retry: Callable[[], None] | None = None,
     ) -> T:
         """Run one request's attempts for ``key``; see ``Retrying.call``."""
-        return await self.retrying.call(
-            attempt,
-            operation=operation,
-            bucket=bucket or self.bucket,
-            key=key,
-            payload_bytes=payload_bytes,
-            on_retry=on_retry,
-        )
+        if self.budget is None:
+            return await self.retrying.call(
+                attempt,
+                operation=operation,
+                bucket=bucket or self.bucket,
+                key=key,
+                payload_bytes=payload_bytes,
+                on_retry=on_retry,
+            )
+        async with self.budget:
+            return await replace(self, budget=None).call(
+                operation, attempt, key=key, bucket=bucket, payload_bytes=payload_bytes, on_retry=on_retry
+            )
 
     async def head(self, key: str, *, bucket: str | None = None, version_id: str | None = None) -> ObjectInfo:
         """HeadObject as an ``ObjectInfo``; raises ``ObjectNotFound``."""

@@ -1,0 +1,84 @@
+"""The console script, run in a subprocess against the moto server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aiostorage import InvalidArgument, StoreSettings
+from aiostorage.cli import S3Url, parse_s3_url
+
+SCRIPT = str(Path(sys.executable).with_name("aiostorage"))
+
+
+def _env(settings: StoreSettings) -> dict[str, str]:
+    assert settings.aws_secret_access_key is not None
+    return {
+        **os.environ,
+        "AWS_ENDPOINT_URL": str(settings.endpoint_url),
+        "AWS_REGION": settings.region,
+        "AWS_ACCESS_KEY_ID": str(settings.aws_access_key_id),
+        "AWS_SECRET_ACCESS_KEY": settings.aws_secret_access_key.get_secret_value(),
+    }
+
+
+def cli(settings: StoreSettings, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([SCRIPT, *args], env=_env(settings), capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_parse_s3_url() -> None:
+    assert parse_s3_url("s3://b/a/b.txt") == S3Url("b", "a/b.txt")
+    assert parse_s3_url("s3://b") == S3Url("b", "")
+    assert parse_s3_url("./local/file") is None
+    with pytest.raises(InvalidArgument):
+        parse_s3_url("s3:///key")
+
+
+def test_presign_and_rm(settings: StoreSettings, s3: Any, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key="a.txt", Body=b"A")
+    s3.put_object(Bucket=bucket, Key="b.txt", Body=b"B")
+    signed = cli(settings, "presign", f"s3://{bucket}/a.txt", "--expires", "60")
+    assert signed.returncode == 0, signed.stderr
+    assert urllib.request.urlopen(signed.stdout.strip()).read() == b"A"
+
+    removed = cli(settings, "rm", f"s3://{bucket}/a.txt", f"s3://{bucket}/b.txt")
+    assert removed.returncode == 0, removed.stderr
+    assert f"delete: s3://{bucket}/a.txt" in removed.stdout
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+
+
+def test_errors_are_one_line_with_nonzero_exit(settings: StoreSettings) -> None:
+    bad = cli(settings, "presign", "not-an-s3-url")
+    assert bad.returncode == 1
+    assert "error:" in bad.stderr and "Traceback" not in bad.stderr
+    debug = cli(settings, "--debug", "presign", "not-an-s3-url")
+    assert debug.returncode == 1 and "Traceback" in debug.stderr
+
+
+def test_local_prints_exports_and_stops_on_sigint() -> None:
+    process = subprocess.Popen(
+        [SCRIPT, "local", "--bucket", "clibucket"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        lines: dict[str, str] = {}
+        while "AWS_SQS_QUEUE_URL" not in lines:
+            line = process.stdout.readline()
+            assert line, process.stderr.read() if process.stderr else "no output"
+            if line.startswith("export "):
+                name, _, value = line.removeprefix("export ").strip().partition("=")
+                lines[name] = value
+        assert lines["AWS_S3_BUCKET_NAME"] == "clibucket"
+        assert lines["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
+        # The printed settings work as they are.
+        assert urllib.request.urlopen(lines["AWS_ENDPOINT_URL"] + "/clibucket").status == 200
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) == 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,7 @@ class Server:
     access_key: str
     secret_key: str
     region: str = "us-east-1"
+    ca_bundle: str | None = None  # the certificate to trust, for a server with a self-signed one
 
 
 def free_port() -> int:
@@ -42,11 +44,12 @@ def free_port() -> int:
         return port
 
 
-def _wait_until_answering(url: str, timeout: float = 30.0) -> None:
+def _wait_until_answering(url: str, timeout: float = 30.0, *, insecure: bool = False) -> None:
     deadline = time.monotonic() + timeout
+    context = ssl._create_unverified_context() if insecure else None
     while True:
         try:
-            urllib.request.urlopen(url, timeout=1).close()
+            urllib.request.urlopen(url, timeout=1, context=context).close()
             return
         except urllib.error.HTTPError:
             return  # any HTTP answer means it is up
@@ -73,22 +76,67 @@ def s3rver_available() -> bool:
 
 
 @contextmanager
-def s3rver_server() -> Iterator[Server]:
-    """s3rver (npm) in a child process with its own temporary storage folder."""
+def s3rver_server(*, tls: bool = False) -> Iterator[Server]:
+    """s3rver (npm) in a child process with its own temporary storage folder.
+
+    With ``tls``, it serves HTTPS with a self-signed certificate (made with ``openssl``), given as the
+    server's ``ca_bundle``.
+    """
     if not s3rver_available():
         raise RuntimeError("s3rver is not installed: run `make bench` (it installs it under .bench/)")
     port = free_port()
+    scheme = "https" if tls else "http"
     with tempfile.TemporaryDirectory(prefix="s3rver-") as directory:
         env = {**os.environ, "NODE_OPTIONS": "--openssl-legacy-provider"}
+        tls_args: list[str] = []
+        ca_bundle = None
+        if tls:
+            key, ca_bundle = f"{directory}/key.pem", f"{directory}/cert.pem"
+            subprocess.run(
+                [
+                    "openssl",
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-days",
+                    "1",
+                    "-keyout",
+                    key,
+                    "-out",
+                    ca_bundle,
+                    "-subj",
+                    "/CN=127.0.0.1",
+                    "-addext",
+                    "subjectAltName=IP:127.0.0.1",
+                ],
+                check=True,
+                capture_output=True,
+            )
+            tls_args = ["--key", key, "--cert", ca_bundle]
+            os.makedirs(f"{directory}/data")
+            directory = f"{directory}/data"
         process = subprocess.Popen(
-            [str(S3RVER_BIN), "--address", "127.0.0.1", "--port", str(port), "--directory", directory, "--silent"],
+            [
+                str(S3RVER_BIN),
+                "--address",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--directory",
+                directory,
+                "--silent",
+                *tls_args,
+            ],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         try:
-            _wait_until_answering(f"http://127.0.0.1:{port}/")
-            yield Server("s3rver", f"http://127.0.0.1:{port}", "S3RVER", "S3RVER")
+            _wait_until_answering(f"{scheme}://127.0.0.1:{port}/", insecure=tls)
+            name = "s3rver-tls" if tls else "s3rver"
+            yield Server(name, f"{scheme}://127.0.0.1:{port}", "S3RVER", "S3RVER", ca_bundle=ca_bundle)
         finally:
             process.terminate()
             try:

@@ -17,7 +17,14 @@ from typing import Any
 import anyio
 import pytest
 
-from aiostorage import AsyncS3Store, InvalidArgument, StoreSettings, TransferError, TransferProgress
+from aiostorage import (
+    AsyncS3Store,
+    InvalidArgument,
+    StorageError,
+    StoreSettings,
+    TransferError,
+    TransferProgress,
+)
 from tests.conftest import RequestCounter, inject_error, wait_for
 
 MiB = 1024 * 1024
@@ -256,6 +263,20 @@ async def test_part_failing_for_good_aborts_with_transfer_error(
     assert len(calls) >= 2
     wait_for(lambda: not open_uploads(s3, bucket))
     assert not object_exists(s3, bucket, "failing.bin")
+
+
+async def test_file_shrinking_mid_upload_fails_and_aborts(small_store: AsyncS3Store, s3: Any, tmp_path: Path) -> None:
+    path = tmp_path / "shrinks.bin"
+    path.write_bytes(payload(2 * PART + 1))
+
+    def truncate(event: TransferProgress) -> None:
+        with path.open("r+b") as file:
+            file.truncate(PART + 10)
+
+    with pytest.raises(StorageError, match="shrank"):
+        await small_store.upload(path, "shrinks.bin", concurrency=1, progress=truncate)
+    wait_for(lambda: not open_uploads(s3, small_store.bucket))
+    assert not object_exists(s3, small_store.bucket, "shrinks.bin")
 
 
 async def test_bad_arguments_send_nothing(small_store: AsyncS3Store, tmp_path: Path) -> None:

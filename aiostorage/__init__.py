@@ -23,6 +23,7 @@ from ._models import (
 )
 from ._settings import StoreSettings
 from ._store import AsyncS3Store
+from .events import S3EventPoller, S3EventRecord, parse_s3_event
 
 __all__ = [
     "AccessDenied",
@@ -39,11 +40,14 @@ __all__ = [
     "ObjectInfo",
     "ObjectNotFound",
     "PresignedPost",
+    "S3EventPoller",
+    "S3EventRecord",
     "StorageError",
     "StoreSettings",
     "TransferError",
     "TransferProgress",
     "UploadResult",
+    "parse_s3_event",
 ]
 
 __version__ = "0.1.0"

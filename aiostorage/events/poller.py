@@ -311,22 +311,22 @@ class S3EventPoller:
         if self.max_in_flight is None:
             self._limit = max(self._limit, concurrency + self.batch_size)
             self._notify()
-        slots = anyio.Semaphore(concurrency)
+        # One cancel scope per handler in flight; its size is the concurrency used.
         running: set[anyio.CancelScope] = set()
         try:
             async with task_group() as workers:
                 try:
                     while True:
-                        await slots.acquire()
-                        try:
-                            record = await self._next()
-                        except BaseException:
-                            slots.release()
-                            raise
+                        while len(running) >= concurrency and not self._stopping and self._fatal is None:
+                            await self._wait()
+                        record = await self._next()
                         if record is None:
-                            slots.release()
                             break
-                        workers.start_soon(self._handle, handler, record, slots, running)
+                        # Shielded so that cancelling run leaves the handler its grace period; _drain
+                        # cancels it after.
+                        scope = anyio.CancelScope(shield=True)
+                        running.add(scope)
+                        workers.start_soon(self._handle, handler, record, scope, running)
                 except BaseException:
                     self._begin_stop()
                     raise
@@ -339,11 +339,8 @@ class S3EventPoller:
                 await self._flush_deletes()
 
     async def _handle(
-        self, handler: Handler, record: S3EventRecord, slots: anyio.Semaphore, running: set[anyio.CancelScope]
+        self, handler: Handler, record: S3EventRecord, scope: anyio.CancelScope, running: set[anyio.CancelScope]
     ) -> None:
-        # Shielded so that cancelling run leaves the handler its grace period; _drain cancels it after.
-        scope = anyio.CancelScope(shield=True)
-        running.add(scope)
         returned = False
         try:
             with scope:
@@ -354,7 +351,6 @@ class S3EventPoller:
                     logger.exception("handler failed on %s; the message goes back to the queue", _describe(record))
         finally:
             running.discard(scope)
-            slots.release()
             self._notify()
         with anyio.CancelScope(shield=True):
             if returned:

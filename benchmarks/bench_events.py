@@ -1,12 +1,17 @@
 """Draining an SQS queue of S3 events: S3EventPoller.run vs a raw aiobotocore receive/delete-batch loop.
 
-Each round pre-loads the same number of S3-shaped notifications into a fresh queue on moto's server (run
-in a child process, so its CPU is not ours), then drains it (a) with ``S3EventPoller.run`` (a no-op
-handler, concurrency 32) and (b) with the loop people write by hand: receive 10, parse, delete them in
-one DeleteMessageBatch, repeat. Reported: messages per second (median over rounds), the poller's
-overhead against the raw loop, and DeleteMessageBatch calls per message.
+Each round pre-loads the same number of S3-shaped notifications into a fresh queue, then drains it (a)
+with ``S3EventPoller.run`` (a no-op handler, concurrency 32) and (b) with the loop people write by hand:
+receive 10, parse, delete them in one DeleteMessageBatch, repeat. Reported: messages per second (median
+over rounds), the poller's overhead against the raw loop, and DeleteMessageBatch calls per message.
+
+The server runs in a child process (its CPU is not ours): by default ``benchmarks/sqs_simulator.py``
+(in-memory, O(1) per message, ``--delay`` seconds per request). ``--server moto`` uses moto's server,
+whose ReceiveMessage cost grows with the queue's depth (quadratic drain): keep ``--messages`` to a few
+hundred there.
 
     python -m benchmarks.bench_events [--messages 5000] [--rounds 5] [--concurrency 32]
+                                      [--server simulator|moto] [--delay 0.0]
 
 Targets: overhead <= 10 %, <= 0.1 delete calls per message. Both sides share the machine's cores with
 moto: only the ratio, measured in one run, means anything.
@@ -29,7 +34,7 @@ from typing import Any
 
 import anyio
 
-from aiostorage import S3EventPoller, S3EventRecord, StoreSettings
+from aiostorage import S3EventPoller, S3EventRecord, StoreSettings, parse_s3_event
 from aiostorage._client import create_client
 
 from .servers import _wait_until_answering, free_port
@@ -38,16 +43,16 @@ REGION = "us-east-1"
 
 
 @contextmanager
-def moto_subprocess() -> Iterator[str]:
-    """moto's server in a child process (its request log silenced)."""
+def server_subprocess(kind: str, delay: float) -> Iterator[str]:
+    """moto's server or the simulator in a child process (request logs silenced)."""
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    if kind == "moto":
+        command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    else:
+        command = [sys.executable, "-m", "benchmarks.sqs_simulator", "--port", str(port), "--delay", str(delay)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_until_answering(f"http://127.0.0.1:{port}/moto-api/")
+        _wait_until_answering(f"http://127.0.0.1:{port}/")
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
@@ -129,7 +134,7 @@ async def drain_with_poller(settings: StoreSettings, url: str, count: int, concu
 
 
 async def drain_raw(settings: StoreSettings, url: str, count: int) -> tuple[float, int]:
-    """The hand-written loop: receive 10, parse, delete them in one batch."""
+    """The hand-written loop: receive 10, parse them into the same typed records, delete them in one batch."""
     deleted = 0
     delete_calls = 0
     started = time.perf_counter()
@@ -140,7 +145,7 @@ async def drain_raw(settings: StoreSettings, url: str, count: int) -> tuple[floa
             if not messages:
                 continue
             for message in messages:
-                json.loads(message["Body"])
+                parse_s3_event(message["Body"])
             entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
             result = await client.delete_message_batch(QueueUrl=url, Entries=entries)
             delete_calls += 1
@@ -148,43 +153,49 @@ async def drain_raw(settings: StoreSettings, url: str, count: int) -> tuple[floa
     return time.perf_counter() - started, delete_calls
 
 
-async def bench(messages: int, rounds: int, concurrency: int) -> None:
-    with moto_subprocess() as endpoint:
+async def bench(messages: int, rounds: int, concurrency: int, server: str, delay: float) -> None:
+    with server_subprocess(server, delay) as endpoint:
         settings = StoreSettings(
             endpoint_url=endpoint, region=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
         )
-        poller_rates: list[float] = []
-        raw_rates: list[float] = []
-        poller_deletes: list[float] = []
-        raw_deletes: list[float] = []
+        rates: dict[str, list[float]] = {"poller": [], "raw": []}
+        deletes: dict[str, list[float]] = {"poller": [], "raw": []}
+        cpu: dict[str, list[float]] = {"poller": [], "raw": []}
         async with create_client("sqs", settings, max_connections=10) as admin:
             for number in range(1, rounds + 1):
                 # Alternate which side goes first, so drift on a shared machine hits both alike.
                 order = ["poller", "raw"] if number % 2 else ["raw", "poller"]
                 for side in order:
                     url = await load_queue(admin, messages)
+                    cpu_before = time.process_time()
                     if side == "poller":
                         seconds, calls = await drain_with_poller(settings, url, messages, concurrency)
-                        poller_rates.append(messages / seconds)
-                        poller_deletes.append(calls / messages)
                     else:
                         seconds, calls = await drain_raw(settings, url, messages)
-                        raw_rates.append(messages / seconds)
-                        raw_deletes.append(calls / messages)
+                    cpu[side].append((time.process_time() - cpu_before) / messages * 1000)
+                    rates[side].append(messages / seconds)
+                    deletes[side].append(calls / messages)
                     left = await queue_counts(admin, url)
                     assert left == (0, 0), f"{side} left messages behind: {left}"
                     await admin.delete_queue(QueueUrl=url)
-                    print(f"round {number} {side:>6}: {messages / seconds:8.0f} msg/s, {calls} delete calls")
-    poller_rate = statistics.median(poller_rates)
-    raw_rate = statistics.median(raw_rates)
+                    print(
+                        f"round {number} {side:>6}: {messages / seconds:8.0f} msg/s, {calls} delete calls, "
+                        f"{cpu[side][-1] * 1000:.0f} ms client CPU per 1,000 messages"
+                    )
+    poller_rate, raw_rate = statistics.median(rates["poller"]), statistics.median(rates["raw"])
+    poller_cpu, raw_cpu = statistics.median(cpu["poller"]), statistics.median(cpu["raw"])
     overhead = (raw_rate - poller_rate) / raw_rate * 100
     print()
-    print(f"{messages} messages per drain, {rounds} rounds, moto's server in a child process")
-    print(f"{'consumer':<40}{'msg/s (median)':>16}{'delete calls/msg':>18}")
+    where = "moto's server" if server == "moto" else f"the SQS simulator ({delay * 1000:.0f} ms per request)"
+    print(f"{messages} messages per drain, {rounds} rounds, {where} in a child process")
+    print(f"{'consumer':<40}{'msg/s (median)':>16}{'delete calls/msg':>18}{'CPU ms/1k msgs':>16}")
     label = f"S3EventPoller.run (concurrency {concurrency})"
-    print(f"{label:<40}{poller_rate:>16.0f}{statistics.median(poller_deletes):>18.3f}")
-    print(f"{'raw receive/delete-batch loop':<40}{raw_rate:>16.0f}{statistics.median(raw_deletes):>18.3f}")
-    print(f"poller overhead vs raw: {overhead:+.1f} % (target <= 10 %); poller/raw = {poller_rate / raw_rate:.2f}x")
+    for name, side in ((label, "poller"), ("raw receive/parse/delete-batch loop", "raw")):
+        rate, calls = statistics.median(rates[side]), statistics.median(deletes[side])
+        print(f"{name:<40}{rate:>16.0f}{calls:>18.3f}{statistics.median(cpu[side]) * 1000:>16.0f}")
+    ratio = poller_rate / raw_rate
+    print(f"poller throughput overhead vs raw: {overhead:+.1f} % (target <= 10 %); poller/raw = {ratio:.2f}x")
+    print(f"poller client-CPU overhead vs raw: {(poller_cpu - raw_cpu) / raw_cpu * 100:+.1f} %")
 
 
 def main() -> None:
@@ -192,10 +203,12 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--server", choices=["simulator", "moto"], default="simulator")
+    parser.add_argument("--delay", type=float, default=0.0, help="simulator: seconds per request")
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     os.environ.pop("AWS_PROFILE", None)
-    anyio.run(bench, args.messages, args.rounds, args.concurrency)
+    anyio.run(bench, args.messages, args.rounds, args.concurrency, args.server, args.delay)
 
 
 if __name__ == "__main__":

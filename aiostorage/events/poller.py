@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, Self
 
@@ -71,18 +71,21 @@ class _Delete:
     attempts: int = 0
 
 
-@dataclass
 class _Wakeup:
-    """An event that can be waited on again after it fired."""
+    """Wakes the tasks waiting on it; can be waited on again after it fired; cheap to set unwaited."""
 
-    event: anyio.Event = field(default_factory=anyio.Event)
+    def __init__(self) -> None:
+        self._event: anyio.Event | None = None
 
     def set(self) -> None:
-        self.event.set()
-        self.event = anyio.Event()
+        if self._event is not None:
+            self._event.set()
+            self._event = None
 
     async def wait(self) -> None:
-        await self.event.wait()
+        if self._event is None:
+            self._event = anyio.Event()
+        await self._event.wait()
 
 
 def _check(name: str, value: float, low: float, high: float | None = None) -> None:
@@ -159,9 +162,12 @@ class S3EventPoller:
         self._fatal: StorageError | None = None
         self._fatal_reported = False
         self._receive_scope: anyio.CancelScope | None = None
-        self._changed: _Wakeup | None = None
-        self._beat: _Wakeup | None = None
-        self._delete_wakeup: _Wakeup | None = None
+        # Records buffered (or stopping); room to receive; a handler finished; heartbeat; deletes queued.
+        self._arrived = _Wakeup()
+        self._room = _Wakeup()
+        self._idle = _Wakeup()
+        self._beat = _Wakeup()
+        self._delete_wakeup = _Wakeup()
         self._flush_lock: anyio.Lock | None = None
 
     def __repr__(self) -> str:
@@ -172,7 +178,6 @@ class S3EventPoller:
     async def __aenter__(self) -> Self:
         if self._client_stack is not None:
             raise StorageError("this S3EventPoller is already open")
-        self._changed, self._beat, self._delete_wakeup = _Wakeup(), _Wakeup(), _Wakeup()
         self._flush_lock = anyio.Lock()
         # A long poll keeps the response pending for up to wait_time: the read timeout must outlast it.
         sqs_settings = self.settings.model_copy(
@@ -310,23 +315,17 @@ class S3EventPoller:
         previous = self._limit
         if self.max_in_flight is None:
             self._limit = max(self._limit, concurrency + self.batch_size)
-            self._notify()
-        # One cancel scope per handler in flight; its size is the concurrency used.
+            self._room.set()
+        # The cancel scopes of the handlers in flight (shielded: cancelling run leaves them their grace
+        # period; _drain cancels them after it).
         running: set[anyio.CancelScope] = set()
         try:
             async with task_group() as workers:
+                for _ in range(concurrency):
+                    workers.start_soon(self._work, handler, running)
                 try:
-                    while True:
-                        while len(running) >= concurrency and not self._stopping and self._fatal is None:
-                            await self._wait()
-                        record = await self._next()
-                        if record is None:
-                            break
-                        # Shielded so that cancelling run leaves the handler its grace period; _drain
-                        # cancels it after.
-                        scope = anyio.CancelScope(shield=True)
-                        running.add(scope)
-                        workers.start_soon(self._handle, handler, record, scope, running)
+                    while not self._stopping:
+                        await self._arrived.wait()
                 except BaseException:
                     self._begin_stop()
                     raise
@@ -337,48 +336,58 @@ class S3EventPoller:
             self._limit = previous
             with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
                 await self._flush_deletes()
+        if self._fatal is not None:
+            self._fatal_reported = True
+            raise self._fatal
 
-    async def _handle(
-        self, handler: Handler, record: S3EventRecord, scope: anyio.CancelScope, running: set[anyio.CancelScope]
-    ) -> None:
-        returned = False
-        try:
-            with scope:
-                try:
-                    await handler(record)
-                    returned = True
-                except Exception:
-                    logger.exception("handler failed on %s; the message goes back to the queue", _describe(record))
-        finally:
-            running.discard(scope)
-            self._notify()
-        with anyio.CancelScope(shield=True):
+    async def _work(self, handler: Handler, running: set[anyio.CancelScope]) -> None:
+        while True:
+            record = await self._next(raise_fatal=False)
+            if record is None:
+                return
+            scope = anyio.CancelScope(shield=True)
+            running.add(scope)
+            returned = False
+            try:
+                with scope:
+                    try:
+                        await handler(record)
+                        returned = True
+                    except Exception:
+                        logger.exception("handler failed on %s; the message goes back to the queue", _describe(record))
+            finally:
+                running.discard(scope)
+                self._idle.set()
             if returned:
                 await self.ack(record)
-            elif scope.cancel_called:
-                logger.warning("handler still running after the grace period on %s; returned", _describe(record))
-                await self.nack(record, delay=0)
-            else:
-                await self.nack(record)
+                continue
+            with anyio.CancelScope(shield=True):
+                if scope.cancel_called:
+                    logger.warning("handler still running after the grace period on %s; returned", _describe(record))
+                    await self.nack(record, delay=0)
+                else:
+                    await self.nack(record)
 
     async def _drain(self, running: set[anyio.CancelScope]) -> None:
         with anyio.move_on_after(self.grace_period):
             while running:
-                await self._wait()
+                await self._idle.wait()
         for scope in list(running):
             scope.cancel()
 
     # Internals
 
-    async def _next(self) -> S3EventRecord | None:
+    async def _next(self, *, raise_fatal: bool = True) -> S3EventRecord | None:
         while True:
-            if self._fatal is not None:
+            if self._fatal is not None and raise_fatal:
                 self._fatal_reported = True
                 raise self._fatal
             if self._stopping:
                 return None
             while self._buffer:
                 record = self._buffer.popleft()
+                if not self._buffer:
+                    self._room.set()
                 message = self._origin[id(record)][1]
                 if message.state == "done":
                     del self._origin[id(record)]
@@ -393,10 +402,10 @@ class S3EventPoller:
                         continue
                     message.state = "held"
                     self._held.add(message)
-                    if message.visible_until - now < self._vt / 2 and self._beat is not None:
+                    if message.visible_until - now < self._vt / 2:
                         self._beat.set()
                 return record
-            await self._wait()
+            await self._arrived.wait()
 
     def _message_of(self, record: S3EventRecord) -> _Message | None:
         """The record's message if it still needs settling; ``None`` (a no-op) if already settled."""
@@ -413,21 +422,14 @@ class S3EventPoller:
         message.state = "done"
         self._held.discard(message)
         self._in_flight -= 1
-        self._notify()
+        self._room.set()
 
     def _begin_stop(self) -> None:
         self._stopping = True
         if self._receive_scope is not None:
             self._receive_scope.cancel()
-        self._notify()
-
-    def _notify(self) -> None:
-        if self._changed is not None:
-            self._changed.set()
-
-    async def _wait(self) -> None:
-        assert self._changed is not None
-        await self._changed.wait()
+        for wakeup in (self._arrived, self._room, self._idle):
+            wakeup.set()
 
     def _retry_delay_for(self, message: _Message) -> float:
         return float(min(self.max_retry_delay, self.retry_delay * 2 ** max(0, message.receive_count - 1)))
@@ -464,10 +466,12 @@ class S3EventPoller:
     async def _receive_loop(self) -> None:
         failures = 0
         while not self._stopping:
-            if self._in_flight >= self._limit:
-                await self._wait()
+            room = self._limit - self._in_flight
+            # Full batches (fewer, cheaper requests) unless the consumer would otherwise run dry.
+            if room <= 0 or (room < min(self.batch_size, self._limit) and self._buffer):
+                await self._room.wait()
                 continue
-            wanted = min(self.batch_size, self._limit - self._in_flight)
+            wanted = min(self.batch_size, room)
             sent = time.monotonic()
             try:
                 messages = await self._receive(wanted)
@@ -542,7 +546,7 @@ class S3EventPoller:
             for record in records:
                 self._origin[id(record)] = (record, message)
                 self._buffer.append(record)
-        self._notify()
+        self._arrived.set()
 
     async def _return_buffered(self) -> None:
         """Give prefetched, never-yielded messages back to the queue at once."""
@@ -594,7 +598,6 @@ class S3EventPoller:
         return failed
 
     async def _heartbeat_loop(self) -> None:
-        assert self._beat is not None
         while True:
             now = time.monotonic()
             due: list[tuple[_Message, int]] = []
@@ -629,11 +632,10 @@ class S3EventPoller:
     def _queue_delete(self, entry: _Delete) -> None:
         self._deletes.append(entry)
         # The delete task waits for a first entry, then for a full batch or its timer.
-        if len(self._deletes) in (1, MAX_BATCH) and self._delete_wakeup is not None:
+        if len(self._deletes) in (1, MAX_BATCH):
             self._delete_wakeup.set()
 
     async def _delete_loop(self) -> None:
-        assert self._delete_wakeup is not None
         while True:
             while not self._deletes:
                 await self._delete_wakeup.wait()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -403,3 +404,48 @@ def test_three_worker_processes_drain_600_events(sqs: Any, queue: Queue, endpoin
     assert duplicates == sum(n - 1 for n in per_key.values())  # every extra delivery is in the files
     assert all(out.read_text() for out in outputs), "every worker took a share"
     assert counts(sqs, queue.url) == (0, 0) and counts(sqs, queue.dlq_url) == (0, 0)
+
+
+def test_example_worker(s3: Any, sqs: Any, bucket: str, queue: Queue, endpoint_url: str) -> None:
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": queue.arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}},
+                }
+            ]
+        },
+    )
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_S3_BUCKET_NAME": bucket,
+        "AWS_SQS_QUEUE_URL": queue.url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+    }
+    worker = subprocess.Popen([sys.executable, str(ROOT / "examples" / "event_worker.py")], env=env, cwd=ROOT)
+    try:
+        data = b"hello, worker" * 1000
+        s3.put_object(Bucket=bucket, Key="uploads/my file.bin", Body=data)
+
+        def result() -> Any:
+            try:
+                return json.loads(s3.get_object(Bucket=bucket, Key="results/my file.bin.json")["Body"].read())
+            except s3.exceptions.NoSuchKey:
+                return None
+
+        found = wait_for(result, timeout=30)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        code = worker.wait(timeout=30)
+    assert code == 0
+    assert found["size"] == len(data)
+    assert found["sha256"] == hashlib.sha256(data).hexdigest()
+    assert found["key"] == "uploads/my file.bin"
+    # The worker's own result write (under results/) is not an upload: nothing is left on the queue.
+    assert counts(sqs, queue.url) == (0, 0)

@@ -72,20 +72,24 @@ class _Delete:
 
 
 class _Wakeup:
-    """Wakes the tasks waiting on it; can be waited on again after it fired; cheap to set unwaited."""
+    """Wakes tasks waiting on it (all, or as many as there is work for); cheap when nobody waits."""
 
     def __init__(self) -> None:
-        self._event: anyio.Event | None = None
+        self._waiters: deque[anyio.Event] = deque()
 
-    def set(self) -> None:
-        if self._event is not None:
-            self._event.set()
-            self._event = None
+    def set(self, count: int | None = None) -> None:
+        woken = len(self._waiters) if count is None else min(count, len(self._waiters))
+        for _ in range(woken):
+            self._waiters.popleft().set()
 
     async def wait(self) -> None:
-        if self._event is None:
-            self._event = anyio.Event()
-        await self._event.wait()
+        event = anyio.Event()
+        self._waiters.append(event)
+        try:
+            await event.wait()
+        finally:
+            if not event.is_set():
+                self._waiters.remove(event)
 
 
 def _check(name: str, value: float, low: float, high: float | None = None) -> None:
@@ -162,8 +166,10 @@ class S3EventPoller:
         self._fatal: StorageError | None = None
         self._fatal_reported = False
         self._receive_scope: anyio.CancelScope | None = None
-        # Records buffered (or stopping); room to receive; a handler finished; heartbeat; deletes queued.
+        # Records buffered (or stopping); stopping; room to receive; a handler finished; heartbeat;
+        # deletes queued.
         self._arrived = _Wakeup()
+        self._stopped = _Wakeup()
         self._room = _Wakeup()
         self._idle = _Wakeup()
         self._beat = _Wakeup()
@@ -178,6 +184,12 @@ class S3EventPoller:
     async def __aenter__(self) -> Self:
         if self._client_stack is not None:
             raise StorageError("this S3EventPoller is already open")
+        # A poller can be opened again after it was left: it starts afresh.
+        self._stopping, self._fatal, self._fatal_reported = False, None, False
+        self._buffer.clear()
+        self._held.clear()
+        self._deletes.clear()
+        self._in_flight = 0
         self._flush_lock = anyio.Lock()
         # A long poll keeps the response pending for up to wait_time: the read timeout must outlast it.
         sqs_settings = self.settings.model_copy(
@@ -325,7 +337,7 @@ class S3EventPoller:
                     workers.start_soon(self._work, handler, running)
                 try:
                     while not self._stopping:
-                        await self._arrived.wait()
+                        await self._stopped.wait()
                 except BaseException:
                     self._begin_stop()
                     raise
@@ -428,7 +440,7 @@ class S3EventPoller:
         self._stopping = True
         if self._receive_scope is not None:
             self._receive_scope.cancel()
-        for wakeup in (self._arrived, self._room, self._idle):
+        for wakeup in (self._arrived, self._stopped, self._room, self._idle):
             wakeup.set()
 
     def _retry_delay_for(self, message: _Message) -> float:
@@ -546,7 +558,9 @@ class S3EventPoller:
             for record in records:
                 self._origin[id(record)] = (record, message)
                 self._buffer.append(record)
-        self._arrived.set()
+            # One waiting consumer per record: waking all of run's idle workers for a few records costs
+            # more CPU than the records themselves.
+            self._arrived.set(len(records))
 
     async def _return_buffered(self) -> None:
         """Give prefetched, never-yielded messages back to the queue at once."""

@@ -371,6 +371,7 @@ def test_three_worker_processes_drain_600_events(sqs: Any, queue: Queue, endpoin
     outputs = [tmp_path / f"worker-{n}.txt" for n in range(3)]
     ready = [tmp_path / f"worker-{n}.ready" for n in range(3)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    sqs.set_queue_attributes(QueueUrl=queue.url, Attributes={"VisibilityTimeout": "5"})
     try:
         for out, flag in zip(outputs, ready, strict=True):
             command = [sys.executable, "-m", "tests.poller_worker", endpoint_url, queue.url, str(out), str(flag)]
@@ -382,11 +383,13 @@ def test_three_worker_processes_drain_600_events(sqs: Any, queue: Queue, endpoin
         def handled() -> list[str]:
             return [line for out in outputs if out.exists() for line in out.read_text().splitlines()]
 
-        # Sent concurrently, in waves of 100 while the workers drain: moto's ReceiveMessage costs time in
-        # proportion to the queue's depth (it rescans every message for each one it returns).
+        # Sent concurrently, in waves of 100 once the previous wave is drained: moto's ReceiveMessage
+        # costs time in proportion to the queue's depth, and its DeleteMessage is not safe against a
+        # concurrent SendMessage (a message sent meanwhile can vanish). Concurrent deletes can revive a
+        # deleted message: it comes back after the visibility timeout, a duplicate the files record.
         with ThreadPoolExecutor(8) as pool:
             for wave in range(0, 600, 100):
-                wait_for(lambda: counts(sqs, queue.url)[0] < 50, timeout=30)
+                wait_for(lambda: counts(sqs, queue.url) == (0, 0), timeout=30)
                 starts = range(wave, wave + 100, 10)
                 list(pool.map(lambda start: send(sqs, queue.url, bodies[start : start + 10]), starts))
 

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import anyio
 import pytest
@@ -452,3 +452,49 @@ def test_example_worker(s3: Any, sqs: Any, bucket: str, queue: Queue, endpoint_u
     assert found["key"] == "uploads/my file.bin"
     # The worker's own result write (under results/) is not an upload: nothing is left on the queue.
     assert counts(sqs, queue.url) == (0, 0)
+
+
+def fail_delete_entries(client: Any, code: str, times: int) -> list[int]:
+    """Answer DeleteMessageBatch ``times`` times with every entry in ``Failed`` (as SQS may, per entry)."""
+    calls: list[int] = []
+
+    class Response:
+        status_code = 200
+        headers: ClassVar[dict[str, str]] = {}
+
+    def hook(params: dict[str, Any], **_: Any) -> Any:
+        calls.append(1)
+        if len(calls) > times:
+            return None
+        entries = json.loads(params["body"])["Entries"]
+        failed = [{"Id": e["Id"], "SenderFault": False, "Code": code, "Message": "injected"} for e in entries]
+        return Response(), {"Successful": [], "Failed": failed}
+
+    client.meta.events.register("before-call.sqs.DeleteMessageBatch", hook)
+    return calls
+
+
+async def test_failed_delete_entries_are_retried(sqs: Any, queue: Queue, settings: StoreSettings) -> None:
+    send(sqs, queue.url, [event_body(f"uploads/{i}.mp4") for i in range(3)])
+    async with S3EventPoller(queue.url, settings=settings, wait_time=1, delete_interval=0.05) as poller:
+        calls = fail_delete_entries(poller.client, "InternalError", times=1)
+        with anyio.fail_after(10):
+            for _ in range(3):
+                await poller.ack(await poller.__anext__())
+        assert await eventually(lambda: counts(sqs, queue.url) == (0, 0))
+    assert len(calls) >= 2
+
+
+async def test_delete_given_up_is_logged_and_the_message_comes_back(
+    sqs: Any, queue: Queue, settings: StoreSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="aiostorage.events")
+    send(sqs, queue.url, [event_body("uploads/undeletable.mp4")])
+    async with S3EventPoller(queue.url, settings=settings, wait_time=1, delete_interval=0.05) as poller:
+        calls = fail_delete_entries(poller.client, "ReceiptHandleIsInvalid", times=100)
+        with anyio.fail_after(10):
+            record = await poller.__anext__()
+        await poller.ack(record)  # never raises
+        await eventually(lambda: any("could not delete" in r.getMessage() for r in caplog.records))
+    assert len(calls) == 1  # an invalid receipt handle is not retried
+    assert counts(sqs, queue.url) == (0, 1)  # still there: it will be delivered again

@@ -23,6 +23,7 @@ from ._models import (
 )
 from ._settings import StoreSettings
 from ._store import AsyncS3Store
+from .events import S3EventPoller, S3EventRecord, parse_s3_event
 from .transfer.bulk import BulkItem, BulkProgress, BulkResult
 from .transfer.stream import ObjectStream
 
@@ -45,11 +46,14 @@ __all__ = [
     "ObjectNotFound",
     "ObjectStream",
     "PresignedPost",
+    "S3EventPoller",
+    "S3EventRecord",
     "StorageError",
     "StoreSettings",
     "TransferError",
     "TransferProgress",
     "UploadResult",
+    "parse_s3_event",
 ]
 
 __version__ = "0.1.0"

@@ -107,14 +107,17 @@ class Retrying:
         key: str | None = None,
         payload_bytes: int = 0,
         on_retry: Callable[[], None] | None = None,
+        attempt_timeout: float | None = None,
     ) -> T:
         """Run ``attempt`` until it succeeds, fails for good, or runs out of attempts.
 
         ``attempt`` must do the whole exchange, including reading the response body, so that a body
         cut short is retried too. ``on_retry`` runs before each new attempt (e.g. to rewind a source).
-        Errors are raised as ours, with the last underlying error as ``__cause__``.
+        ``attempt_timeout`` replaces the computed per-attempt deadline, for requests the server is allowed to
+        hold open (SQS long polling). Errors are raised as ours, with the last underlying error as
+        ``__cause__``.
         """
-        deadline = self.deadline_for(payload_bytes)
+        deadline = attempt_timeout if attempt_timeout is not None else self.deadline_for(payload_bytes)
         for number in range(1, self.max_attempts + 1):
             try:
                 async with self.limiter:

@@ -1,0 +1,7 @@
+"""Typed S3 event records, from S3, SNS or EventBridge, and an SQS poller for worker services."""
+
+from .models import S3EventRecord
+from .parse import parse_s3_event
+from .poller import Handler, S3EventPoller
+
+__all__ = ["Handler", "S3EventPoller", "S3EventRecord", "parse_s3_event"]

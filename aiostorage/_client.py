@@ -53,6 +53,8 @@ def create_client(
         retries={"total_max_attempts": 1, "mode": "standard"},
         s3={"addressing_style": addressing},
         tcp_keepalive=True,
+        # botocore still presigns S3 URLs with the deprecated SigV2 in us-east-1 unless told otherwise.
+        signature_version="s3v4" if service == "s3" else None,
     )
     client: AbstractAsyncContextManager[Any] = _session(settings).client(
         service, endpoint_url=settings.endpoint_url, config=config

@@ -204,6 +204,7 @@ async def test_copy_source_replaced_midway_is_object_changed(store: AsyncS3Store
 async def test_presigned_get_and_put_with_plain_http(store: AsyncS3Store, s3: Any) -> None:
     await store.put_bytes("shared.txt", b"hello presigned")
     url = await store.presign_get("shared.txt", expires_in=60)
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in url and "X-Amz-Expires=60" in url
     body = await asyncio.to_thread(lambda: urllib.request.urlopen(url).read())
     assert body == b"hello presigned"
 

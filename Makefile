@@ -23,8 +23,9 @@ lint: install
 test: lint
 	$(BIN)/python -m pytest
 
+# The whole pipeline on an embedded local S3+SQS: uploads, notifications, typed events, a worker.
 demo: install
-	@echo "The end-to-end demo (embedded S3+SQS, uploads, events, a worker) lands with the local-stack issue."
+	$(BIN)/python examples/pipeline_demo.py
 
 BENCH_STAMP := $(VENV)/.installed-bench
 

@@ -45,12 +45,18 @@ async def main(concurrency: int) -> None:
             if record.bucket != store.bucket:
                 logger.warning("event for another bucket (%s); skipped", record.bucket)
                 return
-            data = await store.get_bytes(record.key, version_id=record.version_id)
+            # Streamed in parallel ranges, pinned to one version: memory stays bounded whatever the size.
+            digest = hashlib.sha256()
+            size = 0
+            async with store.stream(record.key, version_id=record.version_id) as chunks:
+                async for chunk in chunks:
+                    digest.update(chunk)
+                    size += len(chunk)
             result = {
                 "bucket": record.bucket,
                 "key": record.key,
-                "size": len(data),
-                "sha256": hashlib.sha256(data).hexdigest(),
+                "size": size,
+                "sha256": digest.hexdigest(),
                 "etag": record.etag,
                 "event": record.event_name,
                 "event_time": record.event_time.isoformat(),

@@ -16,8 +16,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 lint: install
-	$(BIN)/ruff check aiostorage tests
-	$(BIN)/ruff format --check aiostorage tests
+	$(BIN)/ruff check aiostorage tests examples benchmarks
+	$(BIN)/ruff format --check aiostorage tests examples benchmarks
 	$(BIN)/mypy --strict aiostorage
 
 test: lint

@@ -23,6 +23,7 @@ from ._models import (
 )
 from ._settings import StoreSettings
 from ._store import AsyncS3Store
+from .transfer.listing import ObjectListing
 
 __all__ = [
     "AccessDenied",
@@ -37,6 +38,7 @@ __all__ = [
     "InvalidArgument",
     "ObjectChanged",
     "ObjectInfo",
+    "ObjectListing",
     "ObjectNotFound",
     "PresignedPost",
     "StorageError",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable
 from contextlib import AsyncExitStack
 from types import TracebackType
@@ -22,8 +23,16 @@ from ._models import (
 from ._retry import Retrying
 from ._settings import StoreSettings
 from ._tasks import task_group
-from ._validate import check_byte_range, check_key, check_part_size, check_positive, guess_content_type
+from ._validate import (
+    check_byte_range,
+    check_key,
+    check_part_size,
+    check_positive,
+    check_prefix,
+    guess_content_type,
+)
 from .transfer.copy import MAX_SINGLE_COPY, copy_object
+from .transfer.listing import ObjectListing, list_objects, list_prefixes
 
 __all__ = ["AsyncS3Store"]
 
@@ -245,6 +254,27 @@ class AsyncS3Store:
             part_size=chosen_part_size,
             concurrency=self._concurrency(concurrency),
         )
+
+    # Listing
+
+    def list(self, prefix: str = "", *, concurrency: int | None = None, ordered: bool = False) -> ObjectListing:
+        """Every object under ``prefix`` exactly once, listed concurrently (see ``ObjectListing``).
+
+        Sub-prefixes (``Delimiter="/"``) are listed by up to ``concurrency`` requests in parallel, and a
+        long flat run of keys is split into ranges listed in parallel. ``ordered=True`` yields in key
+        order (a depth-first merge of the concurrent sub-listings); the default yields pages as they come.
+        Use ``async for info in store.list(...)``, inside ``async with store.list(...) as listing`` when a
+        ``break`` must cancel the outstanding requests before the next line runs.
+        """
+        check_prefix(prefix)
+        return list_objects(self.ctx, prefix, concurrency=self._concurrency(concurrency), ordered=ordered)
+
+    async def list_prefixes(self, prefix: str = "", delimiter: str = "/") -> builtins.list[str]:
+        """The common prefixes one level below ``prefix`` (``"a/b/"`` for keys ``a/b/...``), sorted."""
+        check_prefix(prefix)
+        if not isinstance(delimiter, str) or not delimiter:
+            raise InvalidArgument(f"delimiter must be a non-empty str, got {delimiter!r}")
+        return await list_prefixes(self.ctx, prefix, delimiter)
 
     # Presigned requests (signed locally, no request is sent)
 

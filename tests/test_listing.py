@@ -137,9 +137,7 @@ async def test_list_odd_keys(store: AsyncS3Store, s3: Any) -> None:
         if ordered:
             assert listed == expected
     assert [info.key async for info in store.list("unicodé/")] == ["unicodé/日本語/ключ.txt"]
-    assert await store.list_prefixes() == sorted(
-        {key[: key.index("/") + 1] for key in ODD_KEYS if "/" in key}
-    )
+    assert await store.list_prefixes() == sorted({key[: key.index("/") + 1] for key in ODD_KEYS if "/" in key})
 
 
 async def _no_other_tasks(before: set[asyncio.Task[Any]], timeout: float = 5.0) -> None:

@@ -140,8 +140,8 @@ async def test_list_odd_keys(store: AsyncS3Store, s3: Any) -> None:
     assert await store.list_prefixes() == sorted({key[: key.index("/") + 1] for key in ODD_KEYS if "/" in key})
 
 
-async def _no_other_tasks(before: set[asyncio.Task[Any]], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
+async def _no_other_tasks(before: set[asyncio.Task[Any]], within: float = 5.0) -> None:
+    deadline = time.monotonic() + within
     while True:
         extra = asyncio.all_tasks() - before - {asyncio.current_task()}
         if not extra:
@@ -176,7 +176,7 @@ async def test_aclose_stops_listing(tree_store: AsyncS3Store) -> None:
     listing = tree_store.list()
     assert (await anext(listing)).key
     await listing.aclose()
-    await _no_other_tasks(before, timeout=1.0)
+    await _no_other_tasks(before, within=1.0)
     with pytest.raises(StopAsyncIteration):
         await anext(listing)
 

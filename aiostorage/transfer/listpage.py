@@ -9,14 +9,15 @@ and then our exceptions as usual.
 
 from __future__ import annotations
 
+import weakref
 import xml.etree.ElementTree as ET
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
 from botocore.exceptions import ResponseStreamingError
+from botocore.handlers import _handle_200_error
 
 from .._context import S3Context
 from .._models import ObjectInfo
@@ -26,6 +27,7 @@ __all__ = ["ListPage", "fetch_page", "parse_list_page"]
 _RAW_BODY = "_aiostorage_raw_body"
 _HOOK_ID = "aiostorage-raw-list-objects-v2"
 _wants_raw_body: ContextVar[bool] = ContextVar("aiostorage_wants_raw_body", default=False)
+_hooked: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,13 +45,29 @@ def _take_raw_body(response_dict: dict[str, Any], customized_response_dict: dict
         response_dict["body"] = b""
 
 
+def _install_hook(events: Any) -> None:
+    """Put ``_take_raw_body`` first among the client's S3 ``before-parse`` handlers (once per client)."""
+    if events in _hooked:
+        return
+    events.register_first("before-parse.s3.*", _take_raw_body, unique_id=_HOOK_ID)
+    # botocore's check for an error document in a 200 response parses the whole body with ElementTree
+    # and runs first; moved behind ours, it sees the empty body we leave (``parse_list_page`` checks).
+    events.unregister("before-parse.s3.*", _handle_200_error)
+    events.register_first("before-parse.s3.*", _handle_200_error)
+    _hooked.add(events)
+
+
 def parse_list_page(body: bytes) -> ListPage:
     """A ListBucketResult document as S3 sends it (with or without its namespace, keys URL-encoded or not)."""
     root = ET.fromstring(body)
     ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
-    contents, common, key_tag, size_tag, etag_tag, modified_tag = (
+    if root.tag == ns + "Error":
+        # S3 can fail after sending 200 OK; botocore would retry such a response, and so do we.
+        raise ValueError(f"an error document in a 200 response: {root.findtext(ns + 'Code')}")
+    contents, common, prefix_tag, key_tag, size_tag, etag_tag, modified_tag = (
         ns + "Contents",
         ns + "CommonPrefixes",
+        ns + "Prefix",
         ns + "Key",
         ns + "Size",
         ns + "ETag",
@@ -61,18 +79,19 @@ def parse_list_page(body: bytes) -> ListPage:
     for element in root:
         tag = element.tag
         if tag == contents:
-            fields = {child.tag: child.text or "" for child in element}
-            modified = fields.get(modified_tag)
+            # Validation parses the size and the date in pydantic's core, cheaper than doing it here.
             objects.append(
-                ObjectInfo.model_construct(
-                    key=decode(fields[key_tag]),
-                    size=int(fields.get(size_tag) or 0),
-                    etag=fields.get(etag_tag, "").strip('"'),
-                    last_modified=datetime.fromisoformat(modified) if modified else None,
+                ObjectInfo.model_validate(
+                    {
+                        "key": decode(element.findtext(key_tag) or ""),
+                        "size": element.findtext(size_tag) or 0,
+                        "etag": (element.findtext(etag_tag) or "").strip('"'),
+                        "last_modified": element.findtext(modified_tag),
+                    }
                 )
             )
         elif tag == common:
-            prefixes.append(decode(element.findtext(ns + "Prefix") or ""))
+            prefixes.append(decode(element.findtext(prefix_tag) or ""))
     key_count = root.findtext(ns + "KeyCount")
     if key_count is not None and int(key_count) != len(objects) + len(prefixes):
         raise ValueError(f"KeyCount {key_count} but {len(objects)} keys and {len(prefixes)} prefixes")
@@ -93,8 +112,7 @@ async def fetch_page(
 ) -> ListPage:
     """One page of keys under ``prefix`` (after ``start_after``, or from a continuation ``token``)."""
     client = ctx.client
-    # Idempotent: botocore keeps one handler per unique id.
-    client.meta.events.register("before-parse.s3.ListObjectsV2", _take_raw_body, unique_id=_HOOK_ID)
+    _install_hook(client.meta.events)
     # XML 1.0 cannot carry every character a key may hold: ask for URL-encoded keys.
     params: dict[str, Any] = {"Bucket": ctx.bucket, "Prefix": prefix, "EncodingType": "url"}
     if delimiter:

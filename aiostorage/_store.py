@@ -32,6 +32,7 @@ from ._validate import (
     guess_content_type,
 )
 from .transfer.copy import MAX_SINGLE_COPY, copy_object
+from .transfer.leanput import LeanPut, RedirectError, lean_put_supported
 from .transfer.listing import ObjectListing, list_objects, list_prefixes
 
 __all__ = ["AsyncS3Store"]
@@ -68,6 +69,7 @@ class AsyncS3Store:
         self.part_size = check_part_size(part_size if part_size is not None else self.settings.part_size)
         self._stack: AsyncExitStack | None = None
         self._ctx: S3Context | None = None
+        self._lean: LeanPut | None = None
 
     def __repr__(self) -> str:
         endpoint = f", endpoint_url={self.settings.endpoint_url!r}" if self.settings.endpoint_url else ""
@@ -85,6 +87,7 @@ class AsyncS3Store:
         )
         self._stack = stack
         self._ctx = S3Context(client=client, bucket=self.bucket, settings=self.settings, retrying=retrying)
+        self._lean = LeanPut(self._ctx) if lean_put_supported(self._ctx) else None
         return self
 
     async def __aexit__(
@@ -94,7 +97,7 @@ class AsyncS3Store:
 
     async def aclose(self) -> None:
         """Close the client and its connections; the store cannot be used afterwards."""
-        stack, self._stack, self._ctx = self._stack, None, None
+        stack, self._stack, self._ctx, self._lean = self._stack, None, None, None
         if stack is not None:
             await stack.aclose()
 
@@ -126,17 +129,35 @@ class AsyncS3Store:
             raise TypeError(f"data must be bytes-like, got {type(data).__name__}")
         ctx = self.ctx
         body = bytes(data)
+        content_type = content_type or guess_content_type(key)
+        metadata = metadata or {}
 
-        async def attempt() -> dict[str, Any]:
+        async def botocore_put() -> dict[str, Any]:
             response: dict[str, Any] = await ctx.client.put_object(
                 Bucket=ctx.bucket,
                 Key=key,
                 Body=body,
-                ContentType=content_type or guess_content_type(key),
-                Metadata=metadata or {},
+                ContentType=content_type,
+                Metadata=metadata,
                 ChecksumAlgorithm="CRC32",
             )
             return response
+
+        async def attempt() -> dict[str, Any]:
+            lean = self._lean
+            if lean is None or not all(map(str.isascii, [*metadata, *metadata.values()])):
+                return await botocore_put()
+            headers = {"Content-Type": content_type, **{f"x-amz-meta-{k}": v for k, v in metadata.items()}}
+            try:
+                answer = await lean.put(key, body, headers)
+            except RedirectError:
+                self._lean = None  # the bucket lives elsewhere: botocore follows redirects
+                return await botocore_put()
+            return {
+                "ETag": answer.get("etag"),
+                "VersionId": answer.get("x-amz-version-id"),
+                "ChecksumCRC32": answer.get("x-amz-checksum-crc32"),
+            }
 
         response = await ctx.call("PutObject", attempt, key=key, payload_bytes=len(body))
         return UploadResult(

@@ -210,8 +210,13 @@ def s3fs_filesystem(server: Server, asynchronous: bool) -> Any:
     )
 
 
-def list_s3fs(server: Server) -> int:
-    return len(s3fs_filesystem(server, asynchronous=False).find(LIST_BUCKET))
+async def list_s3fs(server: Server) -> int:
+    fs = s3fs_filesystem(server, asynchronous=True)
+    session = await fs.set_session()
+    try:
+        return len(await fs._find(LIST_BUCKET))
+    finally:
+        await session.close()
 
 
 def obstore_store(server: Server, bucket: str) -> Any:
@@ -327,7 +332,7 @@ def table(title: str, unit: str, amount: int, results: dict[str, list[tuple[floa
         print(f"=> {ours} is {verdict} the best peer ({best}): {peers[best] / medians[ours][0]:.2f}x")
 
 
-def bench_server(server: Server, workload: Workload, rounds: int, only: set[str] | None) -> None:
+def bench_server(server: Server, workload: Workload, rounds: int, only: set[str] | None, parts: set[str]) -> None:
     print(
         f"\n== {server.name}: list {workload.keys:,} keys in {workload.prefixes} prefixes; "
         f"{workload.puts:,} x {PUT_SIZE // 1024} KiB PUTs with {IN_FLIGHT} in flight; {rounds} rounds"
@@ -351,17 +356,23 @@ def bench_server(server: Server, workload: Workload, rounds: int, only: set[str]
     if only:
         listers = {k: v for k, v in listers.items() if k.split()[0] in only or k.startswith("aiostorage")}
         putters = {k: v for k, v in putters.items() if k.split()[0] in only or k.startswith("aiostorage")}
+    if "list" not in parts:
+        listers = {}
+    if "put" not in parts:
+        putters = {}
     listed: dict[str, list[tuple[float, float]]] = {name: [] for name in listers}
     for _ in range(rounds):
         for name, func in listers.items():
             listed[name].append(measure(func, (server,), workload.keys))
-    table("Listing (all keys, unordered unless said)", "keys", workload.keys, listed, "aiostorage store.list")
+    if listed:
+        table("Listing (all keys, unordered unless said)", "keys", workload.keys, listed, "aiostorage store.list")
     items = payloads(workload.puts)
     put: dict[str, list[tuple[float, float]]] = {name: [] for name in putters}
     for _ in range(rounds):
         for name, func in putters.items():
             put[name].append(measure(func, (server, items), workload.puts))
-    table("Small PUTs", "PUT", workload.puts, put, "aiostorage put_bytes (gather)")
+    if put:
+        table("Small PUTs", "PUT", workload.puts, put, "aiostorage put_bytes (gather)")
 
 
 def main() -> None:
@@ -369,6 +380,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--servers", default="simulator,moto,s3rver")
     parser.add_argument("--delay", type=float, default=0.05, help="the simulator's delay per request (s)")
+    parser.add_argument("--parts", default="list,put", help="list, put or both (default)")
     parser.add_argument("--only", default="", help="comma-separated peers to run (boto3,aioboto3,s3fs,obstore,fan-out)")
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -377,14 +389,14 @@ def main() -> None:
         workload = WORKLOADS[name]
         if name == "simulator":
             with simulator_server(workload, args.delay) as server:
-                bench_server(server, workload, args.rounds, only)
+                bench_server(server, workload, args.rounds, only, set(args.parts.split(",")))
         elif name == "moto":
             with moto_server() as server:
                 client = boto3_client(server)
                 client.create_bucket(Bucket=LIST_BUCKET)
                 client.create_bucket(Bucket=PUT_BUCKET)
                 seed_moto(workload)
-                bench_server(server, workload, args.rounds, only)
+                bench_server(server, workload, args.rounds, only, set(args.parts.split(",")))
         elif name == "s3rver":
             if not s3rver_available():
                 print("\n== s3rver: not installed (make bench installs it); skipped")
@@ -394,7 +406,7 @@ def main() -> None:
                 client.create_bucket(Bucket=LIST_BUCKET)
                 client.create_bucket(Bucket=PUT_BUCKET)
                 seed_by_puts(server, workload)
-                bench_server(server, workload, args.rounds, only)
+                bench_server(server, workload, args.rounds, only, set(args.parts.split(",")))
 
 
 if __name__ == "__main__":

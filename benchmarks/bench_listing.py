@@ -61,7 +61,7 @@ WORKLOADS = {
 
 
 @contextmanager
-def simulator_server(workload: Workload, delay: float) -> Iterator[Server]:
+def simulator_server(workload: Workload, delay: float, flat: bool) -> Iterator[Server]:
     port = free_port()
     process = subprocess.Popen(
         [
@@ -76,9 +76,7 @@ def simulator_server(workload: Workload, delay: float) -> Iterator[Server]:
             LIST_BUCKET,
             "--bucket",
             PUT_BUCKET,
-            "--tree",
-            str(workload.prefixes),
-            str(workload.per_prefix),
+            *(["--flat", str(workload.keys)] if flat else ["--tree", str(workload.prefixes), str(workload.per_prefix)]),
         ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -146,6 +144,11 @@ def settings_for(server: Server) -> StoreSettings:
 async def list_aiostorage(server: Server) -> int:
     async with AsyncS3Store(LIST_BUCKET, settings=settings_for(server), concurrency=IN_FLIGHT) as store:
         return sum([1 async for _ in store.list()])
+
+
+async def list_aiostorage_sequential(server: Server) -> int:
+    async with AsyncS3Store(LIST_BUCKET, settings=settings_for(server), concurrency=IN_FLIGHT) as store:
+        return sum([1 async for _ in store.list(concurrency=1)])
 
 
 async def list_aiostorage_ordered(server: Server) -> int:
@@ -332,14 +335,18 @@ def table(title: str, unit: str, amount: int, results: dict[str, list[tuple[floa
         print(f"=> {ours} is {verdict} the best peer ({best}): {peers[best] / medians[ours][0]:.2f}x")
 
 
-def bench_server(server: Server, workload: Workload, rounds: int, only: set[str] | None, parts: set[str]) -> None:
+def bench_server(
+    server: Server, workload: Workload, rounds: int, only: set[str] | None, parts: set[str], flat: bool = False
+) -> None:
+    layout = "under one prefix, no delimiter below it" if flat else f"in {workload.prefixes} prefixes"
     print(
-        f"\n== {server.name}: list {workload.keys:,} keys in {workload.prefixes} prefixes; "
+        f"\n== {server.name}: list {workload.keys:,} keys {layout}; "
         f"{workload.puts:,} x {PUT_SIZE // 1024} KiB PUTs with {IN_FLIGHT} in flight; {rounds} rounds"
     )
     listers: dict[str, Callable[..., Any]] = {
         "aiostorage store.list": list_aiostorage,
         "aiostorage store.list(ordered)": list_aiostorage_ordered,
+        "aiostorage store.list(concurrency=1)": list_aiostorage_sequential,
         "fan-out on botocore's parser": list_botocore_fanout,
         "boto3 paginator": list_boto3,
         "aioboto3 paginator": list_aioboto3,
@@ -380,6 +387,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--servers", default="simulator,moto,s3rver")
     parser.add_argument("--delay", type=float, default=0.05, help="the simulator's delay per request (s)")
+    parser.add_argument(
+        "--layout", choices=["tree", "flat"], default="tree", help="simulator keys: in prefixes, or all under flat/"
+    )
     parser.add_argument("--parts", default="list,put", help="list, put or both (default)")
     parser.add_argument("--only", default="", help="comma-separated peers to run (boto3,aioboto3,s3fs,obstore,fan-out)")
     args = parser.parse_args()
@@ -388,8 +398,9 @@ def main() -> None:
     for name in args.servers.split(","):
         workload = WORKLOADS[name]
         if name == "simulator":
-            with simulator_server(workload, args.delay) as server:
-                bench_server(server, workload, args.rounds, only, set(args.parts.split(",")))
+            flat = args.layout == "flat"
+            with simulator_server(workload, args.delay, flat) as server:
+                bench_server(server, workload, args.rounds, only, set(args.parts.split(",")), flat)
         elif name == "moto":
             with moto_server() as server:
                 client = boto3_client(server)

@@ -46,16 +46,38 @@ class _Object:
 class _Bucket:
     keys: list[str] = field(default_factory=list)
     objects: dict[str, _Object] = field(default_factory=dict)
+    # Each key's <Contents> element, (url-encoded, plain): rendering pages must cost the server
+    # next to nothing, or its CPU rather than its delay would set the pace.
+    rendered: dict[tuple[str, bool], str] = field(default_factory=dict)
 
     def put(self, key: str, obj: _Object) -> None:
         if key not in self.objects:
             bisect.insort(self.keys, key)
         self.objects[key] = obj
+        self.forget(key)
 
     def put_sorted(self, keys: list[str], obj: _Object) -> None:
         """Many keys at once (seeding): one sort instead of an insort each."""
         self.objects.update(dict.fromkeys(keys, obj))
         self.keys = sorted(self.objects)
+        self.rendered.clear()
+
+    def forget(self, key: str) -> None:
+        self.rendered.pop((key, True), None)
+        self.rendered.pop((key, False), None)
+
+    def contents(self, key: str, url: bool) -> str:
+        element = self.rendered.get((key, url))
+        if element is None:
+            obj = self.objects[key]
+            name = escape(quote_plus(key, safe="/") if url else key)
+            modified = obj.modified.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+            element = self.rendered[(key, url)] = (
+                f"<Contents><Key>{name}</Key><LastModified>{modified}</LastModified>"
+                f"<ETag>&quot;{obj.etag}&quot;</ETag><Size>{len(obj.body)}</Size>"
+                "<StorageClass>STANDARD</StorageClass></Contents>"
+            )
+        return element
 
 
 def _make_object(body: bytes) -> _Object:
@@ -207,14 +229,7 @@ class Simulator:
         parts.append(f"<IsTruncated>{'true' if next_token else 'false'}</IsTruncated>")
         if start_after:
             parts.append(f"<StartAfter>{enc(start_after)}</StartAfter>")
-        for key in keys:
-            obj = bucket.objects[key]
-            modified = obj.modified.strftime("%Y-%m-%dT%H:%M:%S.000Z")
-            parts.append(
-                f"<Contents><Key>{enc(key)}</Key><LastModified>{modified}</LastModified>"
-                f"<ETag>&quot;{obj.etag}&quot;</ETag><Size>{len(obj.body)}</Size>"
-                "<StorageClass>STANDARD</StorageClass></Contents>"
-            )
+        parts.extend(bucket.contents(key, url) for key in keys)
         parts.extend(f"<CommonPrefixes><Prefix>{enc(common)}</Prefix></CommonPrefixes>" for common in prefixes)
         parts.append("</ListBucketResult>")
         return web.Response(body="".join(parts).encode(), content_type="application/xml")
@@ -241,6 +256,7 @@ class Simulator:
             if key in bucket.objects:
                 del bucket.objects[key]
                 bucket.keys.remove(key)
+                bucket.forget(key)
             return web.Response(status=204)
         found = bucket.objects.get(key)
         if found is None:
@@ -327,6 +343,10 @@ def main() -> None:
         simulator.seed(args.bucket[0], tree_keys(*args.tree))
     if args.bucket and args.flat:
         simulator.seed(args.bucket[0], flat_keys(args.flat))
+    for bucket in simulator.buckets.values():  # render every listing element before the first request
+        for key in bucket.keys:
+            bucket.contents(key, url=True)
+            bucket.contents(key, url=False)
     print(f"listening on http://127.0.0.1:{args.port}", flush=True)
     asyncio.run(serve(simulator, args.port))
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import xml.etree.ElementTree as ET
 from typing import Any
 
 import pytest
@@ -10,7 +11,8 @@ from moto.s3.models import s3_backends
 
 from aiostorage import AsyncS3Store, BucketNotFound, InvalidArgument, ObjectInfo, StoreSettings
 from aiostorage.transfer.keyspace import split_points
-from aiostorage.transfer.listpage import parse_list_page
+from aiostorage.transfer.listpage import _read_tree, _scan, parse_list_page
+from benchmarks.simulator import Simulator
 from tests.conftest import RequestCounter, unique_name
 
 ODD_KEYS = [
@@ -242,3 +244,42 @@ def test_parse_list_page_decodes_and_checks() -> None:
     assert page.next_token == "tok"
     with pytest.raises(ValueError, match="KeyCount"):
         parse_list_page(body.replace(b"<KeyCount>2", b"<KeyCount>3"))
+
+
+@pytest.mark.parametrize("url", [False, True])
+def test_scan_agrees_with_element_tree(url: bool) -> None:
+    """The regular-expression reader and ElementTree read S3's plain documents identically."""
+    simulator = Simulator(delay=0)
+    # Without URL encoding a control character cannot travel in XML 1.0 at all.
+    keys = [key for key in ODD_KEYS if url or key.isprintable()]
+    simulator.seed("b", [*keys, "x&y;z", 'quote"s', "a/<b>/c"], size=3)
+    bucket = simulator.buckets["b"]
+    parts = [
+        '<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+    ]
+    parts.append(f"<KeyCount>{len(bucket.keys)}</KeyCount>")
+    parts.append("<EncodingType>url</EncodingType>" if url else "")
+    parts.append("<IsTruncated>true</IsTruncated><NextContinuationToken>t&amp;k</NextContinuationToken>")
+    parts.extend(bucket.contents(key, url) for key in bucket.keys)
+    parts.append("</ListBucketResult>")
+    body = "".join(parts).encode()
+    scanned = _scan(body)
+    assert scanned is not None and scanned == _read_tree(body)
+    page = parse_list_page(body)
+    assert [info.key for info in page.objects] == bucket.keys and page.next_token == "t&k"
+    assert all(info.size == 3 and info.etag and '"' not in info.etag for info in page.objects)
+
+
+def test_unusual_documents_are_read_by_element_tree() -> None:
+    body = (
+        b'<?xml version="1.0" encoding="UTF-8"?><ListBucketResult>'
+        b"<IsTruncated>false</IsTruncated><Contents><Key><![CDATA[a <b>]]></Key><Size>1</Size></Contents>"
+        b"<!-- a comment --><CommonPrefixes><Prefix>p/</Prefix></CommonPrefixes></ListBucketResult>"
+    )
+    assert _scan(body) is None
+    page = parse_list_page(body)
+    assert [info.key for info in page.objects] == ["a <b>"] and page.prefixes == ["p/"]
+    with pytest.raises(ET.ParseError):
+        parse_list_page(body[:-10])  # cut short: not plain, and not well-formed either
+    with pytest.raises(ValueError, match="error document"):
+        parse_list_page(b"<Error><Code>InternalError</Code></Error>")

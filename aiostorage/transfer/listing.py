@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
+from collections import deque
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -168,18 +169,25 @@ async def _list_ordered(
         with node.send:
             await walk_span(ctx, node.span, limiter, split=concurrency > 1, emit=emit)
 
+    # Children not yet started, in the order found: started as read-ahead slots free up.
+    waiting: deque[_Node] = deque()
+
     async with task_group() as group:
 
         def start(node: _Node) -> None:
             node.started = True
             group.start_soon(run, node)
 
-        def prefetch(node: _Node) -> None:
+        def prefetch(node: _Node | None = None) -> None:
             nonlocal readahead
-            if readahead > 0:
-                readahead -= 1
-                node.prefetched = True
-                start(node)
+            if node is not None:
+                waiting.append(node)
+            while readahead > 0 and waiting:
+                candidate = waiting.popleft()
+                if not candidate.started:
+                    readahead -= 1
+                    candidate.prefetched = True
+                    start(candidate)
 
         async def drain(node: _Node) -> None:
             nonlocal readahead
@@ -200,6 +208,7 @@ async def _list_ordered(
                         await out.send(batch)
             if node.prefetched:
                 readahead += 1
+                prefetch()
 
         await drain(_Node(root))
 

@@ -83,6 +83,11 @@ class _Scanned:
 # Anything else is read by ElementTree.
 _PLAIN_START = re.compile(rb'\s*(?:<\?xml[^>]*\?>\s*)?<ListBucketResult(?:\s+xmlns="[^"]*")?\s*>')
 _NOT_PLAIN = re.compile(rb"<!|<\?xml[^>]*encoding=.(?!(?i:utf-8))")
+# A whole <Contents> in S3's own element order, read in one match; other orders go field by field.
+_S3_ROW = re.compile(
+    rb"<Contents>\s*<Key>([^<]*)</Key>\s*<LastModified>([^<]*)</LastModified>\s*<ETag>([^<]*)</ETag>\s*"
+    rb"(?:<(Checksum\w*)>[^<]*</\4>\s*)*<Size>([^<]*)</Size>"
+)
 _ROW_FIELD = re.compile(rb"<(Contents|Key|Size|ETag|LastModified)>(?:([^<]*)</\1>)?")
 _COMMON_PREFIX = re.compile(rb"<CommonPrefixes>\s*<Prefix>([^<]*)</Prefix>\s*</CommonPrefixes>")
 _TOP_FIELDS = {
@@ -94,15 +99,21 @@ _FIELD_INDEX = {b"Key": 0, b"Size": 1, b"ETag": 2, b"LastModified": 3}
 
 def _text(raw: bytes) -> str:
     text = raw.decode()
+    if "&" not in text:
+        return text
+    if text.count("&") == text.count("&quot;"):  # an ETag's quotes
+        return text.replace("&quot;", '"')
     # Well-formed XML without a DTD only holds the predefined and numeric references, which
     # ``html.unescape`` decodes exactly.
-    return html.unescape(text) if "&" in text else text
+    return html.unescape(text)
 
 
-def _scan(body: bytes) -> _Scanned | None:
-    """The page read with regular expressions (~5x cheaper than a tree), or None if it is not plain."""
-    if not _PLAIN_START.match(body) or _NOT_PLAIN.search(body) or not body.rstrip().endswith(b"</ListBucketResult>"):
-        return None
+def _rows(body: bytes) -> list[_Row] | None:
+    """Every <Contents> as (Key, Size, ETag, LastModified), or None if one lacks its Key."""
+    expected = body.count(b"<Contents>")
+    found = _S3_ROW.findall(body)
+    if len(found) == expected:
+        return [(_text(key), _text(size), _text(etag), _text(modified)) for key, modified, etag, _, size in found]
     rows: list[list[str | None]] = []
     for match in _ROW_FIELD.finditer(body):
         tag, value = match.groups()
@@ -110,13 +121,23 @@ def _scan(body: bytes) -> _Scanned | None:
             rows.append([None, None, None, None])
         elif rows and value is not None:
             rows[-1][_FIELD_INDEX[tag]] = _text(value)
+    if any(row[0] is None for row in rows):
+        return None
+    return [(row[0] or "", row[1], row[2], row[3]) for row in rows]
+
+
+def _scan(body: bytes) -> _Scanned | None:
+    """The page read with regular expressions (~5x cheaper than a tree), or None if it is not plain."""
+    if not _PLAIN_START.match(body) or _NOT_PLAIN.search(body) or not body.rstrip().endswith(b"</ListBucketResult>"):
+        return None
+    rows = _rows(body)
     prefixes = [_text(value) for value in _COMMON_PREFIX.findall(body)]
-    if body.count(b"<CommonPrefixes>") != len(prefixes) or any(row[0] is None for row in rows):
+    if rows is None or body.count(b"<CommonPrefixes>") != len(prefixes):
         return None
     top = {name: pattern.search(body) for name, pattern in _TOP_FIELDS.items()}
     values = {name: _text(found.group(1)) if found else None for name, found in top.items()}
     return _Scanned(
-        rows=[(row[0] or "", row[1], row[2], row[3]) for row in rows],
+        rows=rows,
         prefixes=prefixes,
         key_count=values["KeyCount"],
         truncated=values["IsTruncated"] == "true",

@@ -283,3 +283,16 @@ def test_unusual_documents_are_read_by_element_tree() -> None:
         parse_list_page(body[:-10])  # cut short: not plain, and not well-formed either
     with pytest.raises(ValueError, match="error document"):
         parse_list_page(b"<Error><Code>InternalError</Code></Error>")
+
+
+def test_other_element_orders_are_read_field_by_field() -> None:
+    body = (
+        b"<ListBucketResult><KeyCount>2</KeyCount><IsTruncated>false</IsTruncated>"
+        b"<Contents><Size>5</Size><Key>b</Key><ETag>&quot;e1&quot;</ETag></Contents>\n"
+        b"<Contents>\n  <Key>c&amp;d</Key>\n  <LastModified>2026-01-02T03:04:05Z</LastModified>\n"
+        b"  <ETag>&#34;e2&#34;</ETag>\n  <Size>6</Size>\n</Contents></ListBucketResult>"
+    )
+    assert _scan(body) == _read_tree(body)
+    page = parse_list_page(body)
+    assert [(o.key, o.size, o.etag) for o in page.objects] == [("b", 5, "e1"), ("c&d", 6, "e2")]
+    assert page.objects[0].last_modified is None and page.objects[1].last_modified is not None

@@ -63,7 +63,8 @@ def _name(entry: ObjectInfo | Span) -> str:
 async def walk_span(ctx: S3Context, span: Span, limiter: anyio.CapacityLimiter, *, split: bool, emit: Emit) -> None:
     """List ``span`` page by page, handing each page's entries in key order to ``emit``.
 
-    With ``split``, the first truncated page ends this span: the rest is handed out as ranges.
+    With ``split``, a truncated page whose rest can be cut (``split_points``) ends this span: the rest
+    is handed out as ranges, the first resuming from the page's continuation token.
     """
     token = span.token
     while True:

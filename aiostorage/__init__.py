@@ -25,6 +25,7 @@ from ._settings import StoreSettings
 from ._store import AsyncS3Store
 from .events import S3EventPoller, S3EventRecord, parse_s3_event
 from .transfer.bulk import BulkItem, BulkProgress, BulkResult
+from .transfer.listing import ObjectListing
 from .transfer.stream import ObjectStream
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "InvalidArgument",
     "ObjectChanged",
     "ObjectInfo",
+    "ObjectListing",
     "ObjectNotFound",
     "ObjectStream",
     "PresignedPost",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 from collections.abc import Callable, Iterable
 from contextlib import AsyncExitStack
@@ -22,14 +23,25 @@ from ._models import (
     PresignedPost,
     TransferProgress,
     UploadResult,
+    checksum_from_response,
+    strip_etag,
 )
 from ._retry import Retrying
 from ._settings import StoreSettings
 from ._tasks import task_group
-from ._validate import check_byte_range, check_key, check_part_size, check_positive, guess_content_type
+from ._validate import (
+    check_byte_range,
+    check_key,
+    check_part_size,
+    check_positive,
+    check_prefix,
+    guess_content_type,
+)
 from .transfer.bulk import BulkProgress, BulkResult, Job, describe_source, run_bulk, source_size
 from .transfer.copy import MAX_SINGLE_COPY, copy_object
 from .transfer.download import download_object
+from .transfer.leanput import LeanPut, RedirectError, lean_put_supported
+from .transfer.listing import ObjectListing, list_objects, list_prefixes
 from .transfer.sources import UploadSource
 from .transfer.stream import ObjectStream
 from .transfer.upload import put_object, upload
@@ -38,6 +50,8 @@ __all__ = ["AsyncS3Store"]
 
 # DeleteObjects takes at most this many keys a call.
 DELETE_BATCH = 1000
+# put_bytes sends bodies up to this size through the lean path (see transfer/leanput.py).
+LEAN_PUT_MAX = 1024 * 1024
 # SigV4 presigned URLs are valid for at most seven days.
 MAX_PRESIGN_EXPIRY = 7 * 24 * 3600
 
@@ -68,6 +82,7 @@ class AsyncS3Store:
         self.part_size = check_part_size(part_size if part_size is not None else self.settings.part_size)
         self._stack: AsyncExitStack | None = None
         self._ctx: S3Context | None = None
+        self._lean: LeanPut | None = None
 
     def __repr__(self) -> str:
         endpoint = f", endpoint_url={self.settings.endpoint_url!r}" if self.settings.endpoint_url else ""
@@ -85,6 +100,7 @@ class AsyncS3Store:
         )
         self._stack = stack
         self._ctx = S3Context(client=client, bucket=self.bucket, settings=self.settings, retrying=retrying)
+        self._lean = LeanPut(self._ctx) if lean_put_supported(self._ctx) else None
         return self
 
     async def __aexit__(
@@ -94,7 +110,7 @@ class AsyncS3Store:
 
     async def aclose(self) -> None:
         """Close the client and its connections; the store cannot be used afterwards."""
-        stack, self._stack, self._ctx = self._stack, None, None
+        stack, self._stack, self._ctx, self._lean = self._stack, None, None, None
         if stack is not None:
             await stack.aclose()
 
@@ -125,7 +141,39 @@ class AsyncS3Store:
         if not isinstance(data, bytes | bytearray | memoryview):
             raise TypeError(f"data must be bytes-like, got {type(data).__name__}")
         body = memoryview(data).cast("B")
-        return await put_object(self.ctx, key, body, attributes=self._attributes(key, content_type, metadata))
+        attributes = self._attributes(key, content_type, metadata)
+        meta: dict[str, str] = attributes["Metadata"]
+        lean = self._lean
+        if lean is None or len(body) > LEAN_PUT_MAX or not all(map(str.isascii, [*meta, *meta.values()])):
+            return await put_object(self.ctx, key, body, attributes=attributes)
+        ctx = self.ctx
+        small = bytes(body)
+        headers = {"Content-Type": attributes["ContentType"], **{f"x-amz-meta-{k}": v for k, v in meta.items()}}
+
+        async def attempt() -> dict[str, Any] | None:
+            try:
+                answer = await lean.put(key, small, headers)
+            except RedirectError:
+                return None
+            return {
+                "ETag": answer.get("etag"),
+                "VersionId": answer.get("x-amz-version-id"),
+                "ChecksumCRC32": answer.get("x-amz-checksum-crc32"),
+            }
+
+        response = await ctx.call("PutObject", attempt, key=key, payload_bytes=len(small))
+        if response is None:
+            self._lean = None  # the bucket lives elsewhere: botocore follows redirects
+            return await put_object(ctx, key, body, attributes=attributes)
+        return UploadResult(
+            bucket=ctx.bucket,
+            key=key,
+            etag=strip_etag(response.get("ETag")) or "",
+            size=len(small),
+            version_id=response.get("VersionId"),
+            checksum=checksum_from_response(response),
+            parts=1,
+        )
 
     async def get_bytes(
         self, key: str, *, version_id: str | None = None, byte_range: tuple[int, int] | None = None
@@ -417,6 +465,27 @@ class AsyncS3Store:
         jobs = [job(entry, dest) for entry, dest in entries]
         outcomes = await run_bulk(ctx, jobs, concurrency=limit, progress=progress, fail_fast=fail_fast)
         return BulkResult(items=outcomes)
+
+    # Listing
+
+    def list(self, prefix: str = "", *, concurrency: int | None = None, ordered: bool = False) -> ObjectListing:
+        """Every object under ``prefix`` exactly once, listed concurrently (see ``ObjectListing``).
+
+        Sub-prefixes (``Delimiter="/"``) are listed by up to ``concurrency`` requests in parallel, and a
+        long flat run of keys is split into ranges listed in parallel. ``ordered=True`` yields in key
+        order (a depth-first merge of the concurrent sub-listings); the default yields pages as they come.
+        Use ``async for info in store.list(...)``, inside ``async with store.list(...) as listing`` when a
+        ``break`` must cancel the outstanding requests before the next line runs.
+        """
+        check_prefix(prefix)
+        return list_objects(self.ctx, prefix, concurrency=self._concurrency(concurrency), ordered=ordered)
+
+    async def list_prefixes(self, prefix: str = "", delimiter: str = "/") -> builtins.list[str]:
+        """The common prefixes one level below ``prefix`` (``"a/b/"`` for keys ``a/b/...``), sorted."""
+        check_prefix(prefix)
+        if not isinstance(delimiter, str) or not delimiter:
+            raise InvalidArgument(f"delimiter must be a non-empty str, got {delimiter!r}")
+        return await list_prefixes(self.ctx, prefix, delimiter)
 
     # Presigned requests (signed locally, no request is sent)
 

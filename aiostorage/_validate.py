@@ -7,7 +7,7 @@ import mimetypes
 from ._exceptions import InvalidArgument
 from ._settings import MAX_PART_SIZE, MIN_PART_SIZE
 
-__all__ = ["check_byte_range", "check_key", "check_part_size", "check_positive", "guess_content_type"]
+__all__ = ["check_byte_range", "check_key", "check_part_size", "check_positive", "check_prefix", "guess_content_type"]
 
 MAX_KEY_BYTES = 1024
 
@@ -25,6 +25,13 @@ def check_key(key: object) -> str:
     if size > MAX_KEY_BYTES:
         raise InvalidArgument(f"key is {size} bytes in UTF-8; S3 allows at most {MAX_KEY_BYTES}")
     return key
+
+
+def check_prefix(prefix: object) -> str:
+    """A key prefix: any str of at most 1,024 bytes in UTF-8, the empty one included."""
+    if not isinstance(prefix, str):
+        raise InvalidArgument(f"prefix must be a str, got {type(prefix).__name__}")
+    return check_key(prefix) if prefix else prefix
 
 
 def check_byte_range(byte_range: tuple[int, int] | None) -> str | None:

@@ -1,0 +1,340 @@
+"""Concurrent listing: fan out over common prefixes and split long flat ranges, stream objects out.
+
+The work unit is a ``Span``: the keys under a prefix (listed with ``Delimiter="/"``), optionally only
+those in ``(after, upto]``. Listing a span yields its objects and new spans: one per common prefix, and,
+when a page comes back truncated, the rest of the span cut into ranges (``keyspace.split_points``), the
+first of which continues with the page's continuation token. Every key belongs to exactly one span, so
+every object is yielded exactly once.
+
+Unordered (the default), ``concurrency`` workers take spans from a queue and send each page's objects to
+one bounded stream. Ordered, each span gets its own small stream of entries (objects and child spans,
+in key order) and the consumer walks them depth first, draining a child span's stream where the child
+sits among its parent's keys; children are started ahead of the consumer, a bounded number at a time,
+so the ordered walk stays concurrent. Only requests take a slot of the limiter, never a task waiting
+for its consumer, so the walk cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+from collections import deque
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from dataclasses import dataclass, field
+from functools import partial
+from types import TracebackType
+from typing import Self
+
+import anyio
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from .._context import S3Context
+from .._models import ObjectInfo
+from .._tasks import first_error, task_group
+from .keyspace import split_points
+from .listpage import fetch_page
+
+__all__ = ["DELIMITER", "ObjectListing", "Span", "list_objects", "list_prefixes"]
+
+DELIMITER = "/"
+# Pages of objects buffered between the listing and its consumer.
+OUTPUT_PAGES = 4
+
+Emit = Callable[[list["ObjectInfo | Span"]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Keys under ``prefix`` in ``(after, upto]``; ``token`` resumes an earlier page's listing."""
+
+    prefix: str
+    after: str | None = None
+    upto: str | None = None
+    token: str | None = None
+
+
+def _name(entry: ObjectInfo | Span) -> str:
+    return entry.key if isinstance(entry, ObjectInfo) else entry.prefix
+
+
+async def walk_span(ctx: S3Context, span: Span, limiter: anyio.CapacityLimiter, *, split: bool, emit: Emit) -> None:
+    """List ``span`` page by page, handing each page's entries in key order to ``emit``.
+
+    With ``split``, a truncated page whose rest can be cut (``split_points``) ends this span: the rest
+    is handed out as ranges, the first resuming from the page's continuation token.
+    """
+    token = span.token
+    while True:
+        async with limiter:
+            page = await fetch_page(
+                ctx, span.prefix, delimiter=DELIMITER, start_after=None if token else span.after, token=token
+            )
+        objects, prefixes = page.objects, page.prefixes
+        finished = page.next_token is None
+        if span.upto is not None:
+            upto = span.upto
+            objects = [info for info in objects if info.key <= upto]
+            prefixes = [prefix for prefix in prefixes if prefix <= upto]
+            finished = finished or len(objects) < len(page.objects) or len(prefixes) < len(page.prefixes)
+        children = [Span(prefix) for prefix in prefixes]
+        entries: list[ObjectInfo | Span] = sorted([*objects, *children], key=_name) if children else [*objects]
+        if finished:
+            await emit(entries)
+            return
+        if split:
+            last = max(objects[-1].key if objects else "", prefixes[-1] if prefixes else "")
+            names = [info.key for info in objects] + prefixes
+            points = split_points(span.prefix, last, span.upto, names, delimiter=DELIMITER)
+            if points:
+                bounds = [last, *points, span.upto]
+                ranges = [
+                    Span(span.prefix, after=low, upto=high, token=page.next_token if index == 0 else None)
+                    for index, (low, high) in enumerate(itertools.pairwise(bounds))
+                ]
+                await emit([*entries, *ranges])
+                return
+        await emit(entries)
+        token = page.next_token
+
+
+async def _list_unordered(
+    ctx: S3Context, root: Span, concurrency: int, out: MemoryObjectSendStream[list[ObjectInfo]]
+) -> None:
+    spans_in, spans_out = anyio.create_memory_object_stream[Span](math.inf)
+    limiter = anyio.CapacityLimiter(concurrency)
+    outstanding = 1
+    spans_in.send_nowait(root)
+
+    async def emit(entries: list[ObjectInfo | Span]) -> None:
+        nonlocal outstanding
+        objects: list[ObjectInfo] = []
+        for entry in entries:
+            if isinstance(entry, Span):
+                outstanding += 1
+                spans_in.send_nowait(entry)
+            else:
+                objects.append(entry)
+        if objects:
+            await out.send(objects)
+
+    async def worker() -> None:
+        nonlocal outstanding
+        async for span in spans_out:
+            await walk_span(ctx, span, limiter, split=concurrency > 1, emit=emit)
+            outstanding -= 1
+            if outstanding == 0:
+                spans_in.close()
+
+    with spans_in, spans_out:
+        async with task_group() as group:
+            for _ in range(concurrency):
+                group.start_soon(worker)
+
+
+@dataclass(eq=False)
+class _Node:
+    """A span in the ordered walk, with the stream its entries arrive on."""
+
+    span: Span
+    prefetched: bool = False
+    started: bool = False
+    send: MemoryObjectSendStream[list[ObjectInfo | _Node]] = field(init=False)
+    receive: MemoryObjectReceiveStream[list[ObjectInfo | _Node]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.send, self.receive = anyio.create_memory_object_stream[list[ObjectInfo | _Node]](1)
+
+
+async def _list_ordered(
+    ctx: S3Context, root: Span, concurrency: int, out: MemoryObjectSendStream[list[ObjectInfo]]
+) -> None:
+    limiter = anyio.CapacityLimiter(concurrency)
+    # Spans started ahead of the consumer; each holds at most two pages until the walk reaches it.
+    readahead = 2 * concurrency
+
+    async def run(node: _Node) -> None:
+        async def emit(entries: list[ObjectInfo | Span]) -> None:
+            converted: list[ObjectInfo | _Node] = []
+            for entry in entries:
+                if isinstance(entry, Span):
+                    child = _Node(entry)
+                    prefetch(child)
+                    converted.append(child)
+                else:
+                    converted.append(entry)
+            await node.send.send(converted)
+
+        with node.send:
+            await walk_span(ctx, node.span, limiter, split=concurrency > 1, emit=emit)
+
+    # Children not yet started, in the order found: started as read-ahead slots free up.
+    waiting: deque[_Node] = deque()
+
+    async with task_group() as group:
+
+        def start(node: _Node) -> None:
+            node.started = True
+            group.start_soon(run, node)
+
+        def prefetch(node: _Node | None = None) -> None:
+            nonlocal readahead
+            if node is not None:
+                waiting.append(node)
+            while readahead > 0 and waiting:
+                candidate = waiting.popleft()
+                if not candidate.started:
+                    readahead -= 1
+                    candidate.prefetched = True
+                    start(candidate)
+
+        async def drain(node: _Node) -> None:
+            nonlocal readahead
+            if not node.started:
+                start(node)
+            with node.receive:
+                async for entries in node.receive:
+                    batch: list[ObjectInfo] = []
+                    for entry in entries:
+                        if isinstance(entry, _Node):
+                            if batch:
+                                await out.send(batch)
+                                batch = []
+                            await drain(entry)
+                        else:
+                            batch.append(entry)
+                    if batch:
+                        await out.send(batch)
+            if node.prefetched:
+                readahead += 1
+                prefetch()
+
+        await drain(_Node(root))
+
+
+Producer = Callable[[MemoryObjectSendStream[list[ObjectInfo]]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    error: Exception
+
+
+async def _produce(producer: Producer, send: MemoryObjectSendStream[list[ObjectInfo] | _Failed]) -> None:
+    """Run the listing, handing its failure to the consumer as the stream's last item."""
+    with send:
+        try:
+            await producer(send)
+        except anyio.BrokenResourceError:
+            return  # the consumer has gone
+        except Exception as exc:
+            with suppress(anyio.BrokenResourceError):
+                await send.send(_Failed(exc))
+
+
+class ObjectListing:
+    """The objects under a prefix, as an async iterator of ``ObjectInfo``.
+
+    ``async for info in listing`` works as is: the listing then runs in a background task, cancelled
+    when the listing is closed (``aclose()``) or dropped (a ``break`` drops it). ``async with listing:``
+    runs it in a task group of the caller's instead, so leaving the block (by ``break``, an error or
+    cancellation) cancels every request of the listing before the block is left.
+    """
+
+    def __init__(self, producer: Producer) -> None:
+        self._producer = producer
+        self._receive: MemoryObjectReceiveStream[list[ObjectInfo] | _Failed] | None = None
+        self._batch: list[ObjectInfo] = []
+        self._index = 0
+        self._group: TaskGroup | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def _stream(self) -> MemoryObjectSendStream[list[ObjectInfo] | _Failed]:
+        if self._receive is not None:
+            raise RuntimeError("this listing has already started")
+        send, self._receive = anyio.create_memory_object_stream[list[ObjectInfo] | _Failed](OUTPUT_PAGES)
+        return send
+
+    async def __aenter__(self) -> Self:
+        send = self._stream()
+        group = anyio.create_task_group()
+        await group.__aenter__()
+        self._group = group
+        group.start_soon(_produce, self._producer, send)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        group, self._group = self._group, None
+        self._close()
+        if group is None:
+            return
+        group.cancel_scope.cancel()
+        try:
+            await group.__aexit__(exc_type, exc, tb)
+        except BaseExceptionGroup as errors:
+            raise first_error(errors) from None
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> ObjectInfo:
+        if self._index < len(self._batch):
+            info = self._batch[self._index]
+            self._index += 1
+            return info
+        if self._receive is None:
+            # Not inside ``async with``: the producer's only reference to us is the stream, so dropping
+            # the listing lets ``__del__`` cancel it.
+            self._task = asyncio.get_running_loop().create_task(_produce(self._producer, self._stream()))
+        assert self._receive is not None
+        try:
+            item = await self._receive.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            self._close()
+            raise StopAsyncIteration from None
+        if isinstance(item, _Failed):
+            self._close()
+            raise item.error
+        self._batch, self._index = item, 1
+        return item[0]
+
+    async def aclose(self) -> None:
+        """Stop the listing: close the stream and cancel what is still running."""
+        task = self._task
+        self._close()
+        if task is not None:
+            with suppress(asyncio.CancelledError):
+                await task
+
+    def _close(self) -> None:
+        self._batch, self._index = [], 0
+        if self._receive is not None:
+            self._receive.close()
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    def __del__(self) -> None:
+        with suppress(RuntimeError):  # the loop may be closed already
+            self._close()
+
+
+def list_objects(ctx: S3Context, prefix: str, *, concurrency: int, ordered: bool) -> ObjectListing:
+    """Every object under ``prefix`` exactly once; in key order with ``ordered``."""
+    engine = _list_ordered if ordered else _list_unordered
+    return ObjectListing(partial(engine, ctx, Span(prefix), concurrency))
+
+
+async def list_prefixes(ctx: S3Context, prefix: str, delimiter: str) -> list[str]:
+    """The common prefixes one level below ``prefix``, sorted."""
+    prefixes: list[str] = []
+    token: str | None = None
+    while True:
+        page = await fetch_page(ctx, prefix, delimiter=delimiter, token=token)
+        prefixes.extend(page.prefixes)
+        token = page.next_token
+        if token is None:
+            return sorted(prefixes)

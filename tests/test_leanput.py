@@ -1,0 +1,95 @@
+"""Small PUTs take a lean path (botocore's signer and pool, not its pipeline); results match botocore's."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import zlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from aiostorage import AsyncS3Store, BucketNotFound, InvalidArgument, StoreSettings
+from tests.conftest import RequestCounter, free_port, unique_name
+
+
+async def test_put_bytes_takes_the_lean_path(store: AsyncS3Store, s3: Any) -> None:
+    counter = RequestCounter(store.client)
+    data = b"lean and signed"
+    result = await store.put_bytes("dir/with space+plus/ключ.txt", data, metadata={"owner": "ana"})
+    assert counter.sent == []  # no request went through botocore's pipeline
+    head = s3.head_object(Bucket=store.bucket, Key="dir/with space+plus/ключ.txt", ChecksumMode="ENABLED")
+    assert result.etag == head["ETag"].strip('"')
+    assert head["Metadata"] == {"owner": "ana"} and head["ContentType"] == "text/plain"
+    expected_crc = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+    assert head["ChecksumCRC32"] == expected_crc
+    assert result.checksum == f"CRC32:{expected_crc}"
+    assert await store.get_bytes("dir/with space+plus/ключ.txt") == data
+
+
+async def test_non_ascii_metadata_is_refused_as_botocore_does(store: AsyncS3Store) -> None:
+    counter = RequestCounter(store.client)
+    with pytest.raises(InvalidArgument, match="ASCII"):
+        await store.put_bytes("m.bin", b"x", metadata={"name": "café"})
+    assert counter.sent == []
+
+
+async def test_lean_put_missing_bucket(settings: StoreSettings) -> None:
+    async with AsyncS3Store(unique_name("missing"), settings=settings) as store:
+        with pytest.raises(BucketNotFound):
+            await store.put_bytes("k", b"v")
+
+
+class FlakyServer:
+    """A loopback S3 stand-in for PutObject whose answers the test scripts: (status, code) per request."""
+
+    def __init__(self, script: list[tuple[int, str]]) -> None:
+        self.script = script
+        self.seen: list[str] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.seen.append(request.headers.get("User-Agent", ""))
+        status, code = self.script.pop(0) if self.script else (200, "")
+        if status == 200:
+            return web.Response(headers={"ETag": f'"{hashlib.md5(body).hexdigest()}"'})
+        xml = f"<?xml version='1.0'?><Error><Code>{code}</Code><Message>scripted</Message></Error>"
+        return web.Response(status=status, body=xml.encode(), content_type="application/xml")
+
+
+@pytest.fixture
+async def flaky() -> AsyncIterator[tuple[FlakyServer, StoreSettings]]:
+    server = FlakyServer([])
+    app = web.Application()
+    app.router.add_route("PUT", "/{tail:.*}", server.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    settings = StoreSettings(
+        endpoint_url=f"http://127.0.0.1:{port}", aws_access_key_id="k", aws_secret_access_key="s", max_attempts=3
+    )
+    try:
+        yield server, settings
+    finally:
+        await runner.cleanup()
+
+
+async def test_lean_put_retries_transient_errors(flaky: tuple[FlakyServer, StoreSettings]) -> None:
+    server, settings = flaky
+    server.script = [(503, "SlowDown"), (500, "InternalError")]
+    async with AsyncS3Store("flaky-bucket", settings=settings) as store:
+        result = await store.put_bytes("k", b"third time")
+    assert result.etag == hashlib.md5(b"third time").hexdigest()
+    assert len(server.seen) == 3 and all("lean-put" in agent for agent in server.seen)
+
+
+async def test_lean_put_hands_redirects_to_botocore(flaky: tuple[FlakyServer, StoreSettings]) -> None:
+    server, settings = flaky
+    server.script = [(400, "AuthorizationHeaderMalformed")]
+    async with AsyncS3Store("flaky-bucket", settings=settings) as store:
+        await store.put_bytes("a", b"1")
+        await store.put_bytes("b", b"2")
+    assert ["lean-put" in agent for agent in server.seen] == [True, False, False]

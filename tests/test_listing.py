@@ -1,0 +1,298 @@
+from __future__ import annotations
+
+import asyncio
+import time
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import pytest
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.s3.models import s3_backends
+
+from aiostorage import AsyncS3Store, BucketNotFound, InvalidArgument, ObjectInfo, StoreSettings
+from aiostorage.transfer.keyspace import split_points
+from aiostorage.transfer.listpage import _read_tree, _scan, parse_list_page
+from benchmarks.simulator import Simulator
+from tests.conftest import RequestCounter, unique_name
+
+ODD_KEYS = [
+    "plain.txt",
+    "with space/and more spaces.bin",
+    "unicodé/日本語/ключ.txt",
+    "plus+sign+key",
+    "percent%20literal%2F",
+    "equals=sign&amp=1",
+    "ampersand&<angle>\"quote'",
+    "tab\tand\x01control",
+    "trailing/",
+    "double//slash",
+    "emoji/🙂.png",
+]
+
+
+def tree_keys() -> list[str]:
+    """3,000 keys: 30 prefixes two levels deep (with some keys one level deep) plus root keys."""
+    keys = [f"root-{n:03d}.txt" for n in range(50)]
+    for top in range(5):
+        keys += [f"top{top}/file-{n:02d}" for n in range(20)]
+        for sub in range(6):
+            keys += [f"top{top}/sub{sub}/obj-{n:03d}.bin" for n in range(95)]
+    assert len(keys) == 3000
+    return keys
+
+
+def oracle(s3: Any, bucket: str, prefix: str = "") -> list[dict[str, Any]]:
+    """Every object under ``prefix`` by boto3's paginator, in key order."""
+    return [
+        obj
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for obj in page.get("Contents", [])
+    ]
+
+
+@pytest.fixture(scope="module")
+def tree_bucket(s3: Any) -> str:
+    """A bucket holding ``tree_keys()``, built once for the module.
+
+    Seeded through the moto backend that serves the fixture's server (this process): 3,000 PutObjects
+    cost ~30 s on moto, and what is under test here is listing, which goes through the server.
+    """
+    name = unique_name("tree")
+    s3.create_bucket(Bucket=name)
+    backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
+    for index, key in enumerate(tree_keys()):
+        backend.put_object(name, key, f"{index}".encode())
+    return name
+
+
+@pytest.fixture
+async def tree_store(tree_bucket: str, settings: StoreSettings) -> Any:
+    async with AsyncS3Store(tree_bucket, settings=settings, concurrency=16) as opened:
+        yield opened
+
+
+def as_tuple(info: ObjectInfo) -> tuple[str, int, str]:
+    return (info.key, info.size, info.etag)
+
+
+async def test_list_matches_boto3_each_key_once(tree_store: AsyncS3Store, s3: Any) -> None:
+    counter = RequestCounter(tree_store.client)
+    listed = [info async for info in tree_store.list()]
+    expected = oracle(s3, tree_store.bucket)
+    assert len(expected) == 3000
+    assert len(listed) == len({info.key for info in listed}) == 3000
+    assert sorted(as_tuple(info) for info in listed) == [
+        (obj["Key"], obj["Size"], obj["ETag"].strip('"')) for obj in expected
+    ]
+    by_key = {obj["Key"]: obj for obj in expected}
+    assert all(info.last_modified == by_key[info.key]["LastModified"] for info in listed)
+    # The fan-out went over the prefixes: root, 5 top-level and 30 second-level listings at least.
+    assert len(counter.sent) >= 36
+    assert counter.max_in_flight > 1
+
+
+async def test_list_ordered_is_sorted(tree_store: AsyncS3Store, s3: Any) -> None:
+    listed = [info.key async for info in tree_store.list(ordered=True)]
+    assert listed == [obj["Key"] for obj in oracle(s3, tree_store.bucket)]
+
+
+@pytest.mark.parametrize("ordered", [False, True])
+async def test_list_prefix_filter(tree_store: AsyncS3Store, s3: Any, ordered: bool) -> None:
+    for prefix in ("top3/", "top3/sub4/", "top3/sub", "root-04", "nothing-here/"):
+        listed = [info.key async for info in tree_store.list(prefix, ordered=ordered)]
+        expected = [obj["Key"] for obj in oracle(s3, tree_store.bucket, prefix)]
+        assert sorted(listed) == expected, prefix
+        if ordered:
+            assert listed == expected
+
+
+@pytest.mark.parametrize("ordered", [False, True])
+async def test_list_flat_key_space_is_split(store: AsyncS3Store, s3: Any, ordered: bool) -> None:
+    """1,500 keys with no delimiter below the prefix: listed in parallel ranges, each key once."""
+    backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
+    keys = [f"flat/{n:05d}" for n in range(1500)]
+    for key in keys:
+        backend.put_object(store.bucket, key, b"x")
+    counter = RequestCounter(store.client)
+    listed = [info.key async for info in store.list(ordered=ordered)]
+    assert sorted(listed) == keys == [obj["Key"] for obj in oracle(s3, store.bucket)]
+    if ordered:
+        assert listed == keys
+    # A sequential listing would be 2 requests in a row; ranges ran side by side.
+    assert counter.max_in_flight > 1
+    assert any("start-after" in request for request in counter.sent)
+
+
+async def test_list_empty_bucket(store: AsyncS3Store) -> None:
+    assert [info async for info in store.list()] == []
+    assert [info async for info in store.list(ordered=True)] == []
+    assert await store.list_prefixes() == []
+
+
+async def test_list_odd_keys(store: AsyncS3Store, s3: Any) -> None:
+    await asyncio.gather(*(store.put_bytes(key, key.encode()) for key in ODD_KEYS))
+    expected = [(obj["Key"], obj["Size"]) for obj in oracle(s3, store.bucket)]
+    assert sorted(expected) == sorted((key, len(key.encode())) for key in ODD_KEYS)
+    for ordered in (False, True):
+        listed = [(info.key, info.size) async for info in store.list(ordered=ordered)]
+        assert sorted(listed) == expected
+        if ordered:
+            assert listed == expected
+    assert [info.key async for info in store.list("unicodé/")] == ["unicodé/日本語/ключ.txt"]
+    assert await store.list_prefixes() == sorted({key[: key.index("/") + 1] for key in ODD_KEYS if "/" in key})
+
+
+async def _no_other_tasks(before: set[asyncio.Task[Any]], within: float = 5.0) -> None:
+    deadline = time.monotonic() + within
+    while True:
+        extra = asyncio.all_tasks() - before - {asyncio.current_task()}
+        if not extra:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"tasks still running: {extra}")
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("ordered", [False, True])
+async def test_break_cancels_listing(tree_store: AsyncS3Store, ordered: bool) -> None:
+    before = asyncio.all_tasks()
+    async with tree_store.list(ordered=ordered) as listing:
+        async for info in listing:
+            assert info.key
+            break
+    # Left the block: nothing of the listing is running any more, at once.
+    assert asyncio.all_tasks() - before - {asyncio.current_task()} == set()
+
+    seen = 0
+    async for _ in tree_store.list(ordered=ordered):
+        seen += 1
+        if seen == 5:
+            break
+    await _no_other_tasks(before)
+    # The store still works, and a new listing is complete.
+    assert len([info async for info in tree_store.list(ordered=ordered)]) == 3000
+
+
+async def test_aclose_stops_listing(tree_store: AsyncS3Store) -> None:
+    before = asyncio.all_tasks()
+    listing = tree_store.list()
+    assert (await anext(listing)).key
+    await listing.aclose()
+    await _no_other_tasks(before, within=1.0)
+    with pytest.raises(StopAsyncIteration):
+        await anext(listing)
+
+
+async def test_missing_bucket(settings: StoreSettings) -> None:
+    async with AsyncS3Store(unique_name("missing"), settings=settings) as store:
+        with pytest.raises(BucketNotFound):
+            [info async for info in store.list()]
+        with pytest.raises(BucketNotFound):
+            async with store.list(ordered=True) as listing:
+                [info async for info in listing]
+        with pytest.raises(BucketNotFound):
+            await store.list_prefixes()
+
+
+async def test_list_prefixes_sorted(tree_store: AsyncS3Store, s3: Any) -> None:
+    assert await tree_store.list_prefixes() == [f"top{n}/" for n in range(5)]
+    assert await tree_store.list_prefixes("top2/") == [f"top2/sub{n}/" for n in range(6)]
+    assert await tree_store.list_prefixes("top2/sub1/") == []
+    dashed = s3.list_objects_v2(Bucket=tree_store.bucket, Delimiter="-")["CommonPrefixes"]
+    assert await tree_store.list_prefixes("", delimiter="-") == sorted(p["Prefix"] for p in dashed)
+    response = s3.list_objects_v2(Bucket=tree_store.bucket, Prefix="top2/", Delimiter="/")
+    assert [p["Prefix"] for p in response["CommonPrefixes"]] == await tree_store.list_prefixes("top2/")
+
+
+async def test_bad_arguments_raise_before_requests(store: AsyncS3Store) -> None:
+    with pytest.raises(InvalidArgument):
+        store.list(123)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument):
+        store.list("k" * 1025)
+    with pytest.raises(InvalidArgument):
+        store.list(concurrency=0)
+    with pytest.raises(InvalidArgument):
+        await store.list_prefixes(delimiter="")
+
+
+def test_split_points_cover_the_rest_in_order() -> None:
+    names = [f"p/{n:05d}" for n in range(1000)]
+    points = split_points("p/", names[-1], None, names, delimiter="/")
+    assert points == sorted(points) and all(point > names[-1] for point in points)
+    assert "p/1" in points and "p/01" in points
+    # Bounded above: nothing at or past ``upto``, nothing holding the delimiter past the prefix.
+    bounded = split_points("p/", "p/10999", "p/2", [f"p/10{n:03d}" for n in range(1000)], delimiter="/")
+    assert bounded == [f"p/1{n}" for n in range(1, 10)]
+    assert all("/" not in point[2:] for point in split_points("p/", "p/a/", None, ["p/a/", "p/b/"], delimiter="/"))
+    assert len(split_points("", "zz", None, [chr(c) for c in range(0x100, 0x400)], delimiter=None)) == 64
+
+
+def test_parse_list_page_decodes_and_checks() -> None:
+    body = (
+        b'<?xml version="1.0" encoding="UTF-8"?>'
+        b'<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name><Prefix></Prefix>'
+        b"<KeyCount>2</KeyCount><MaxKeys>1000</MaxKeys><Delimiter>%2F</Delimiter><EncodingType>url</EncodingType>"
+        b"<IsTruncated>true</IsTruncated><Contents><Key>a+b%2Bc%01</Key>"
+        b"<LastModified>2026-01-02T03:04:05.000Z</LastModified><ETag>&quot;abc&quot;</ETag><Size>7</Size>"
+        b"<StorageClass>STANDARD</StorageClass></Contents><CommonPrefixes><Prefix>d%20e%2F</Prefix></CommonPrefixes>"
+        b"<NextContinuationToken>tok</NextContinuationToken></ListBucketResult>"
+    )
+    page = parse_list_page(body)
+    assert [(o.key, o.size, o.etag) for o in page.objects] == [("a b+c\x01", 7, "abc")]
+    assert page.objects[0].last_modified is not None and page.objects[0].last_modified.year == 2026
+    assert page.prefixes == ["d e/"]
+    assert page.next_token == "tok"
+    with pytest.raises(ValueError, match="KeyCount"):
+        parse_list_page(body.replace(b"<KeyCount>2", b"<KeyCount>3"))
+
+
+@pytest.mark.parametrize("url", [False, True])
+def test_scan_agrees_with_element_tree(url: bool) -> None:
+    """The regular-expression reader and ElementTree read S3's plain documents identically."""
+    simulator = Simulator(delay=0)
+    # Without URL encoding a control character cannot travel in XML 1.0 at all.
+    keys = [key for key in ODD_KEYS if url or key.isprintable()]
+    simulator.seed("b", [*keys, "x&y;z", 'quote"s', "a/<b>/c"], size=3)
+    bucket = simulator.buckets["b"]
+    parts = [
+        '<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+    ]
+    parts.append(f"<KeyCount>{len(bucket.keys)}</KeyCount>")
+    parts.append("<EncodingType>url</EncodingType>" if url else "")
+    parts.append("<IsTruncated>true</IsTruncated><NextContinuationToken>t&amp;k</NextContinuationToken>")
+    parts.extend(bucket.contents(key, url) for key in bucket.keys)
+    parts.append("</ListBucketResult>")
+    body = "".join(parts).encode()
+    scanned = _scan(body)
+    assert scanned is not None and scanned == _read_tree(body)
+    page = parse_list_page(body)
+    assert [info.key for info in page.objects] == bucket.keys and page.next_token == "t&k"
+    assert all(info.size == 3 and info.etag and '"' not in info.etag for info in page.objects)
+
+
+def test_unusual_documents_are_read_by_element_tree() -> None:
+    body = (
+        b'<?xml version="1.0" encoding="UTF-8"?><ListBucketResult>'
+        b"<IsTruncated>false</IsTruncated><Contents><Key><![CDATA[a <b>]]></Key><Size>1</Size></Contents>"
+        b"<!-- a comment --><CommonPrefixes><Prefix>p/</Prefix></CommonPrefixes></ListBucketResult>"
+    )
+    assert _scan(body) is None
+    page = parse_list_page(body)
+    assert [info.key for info in page.objects] == ["a <b>"] and page.prefixes == ["p/"]
+    with pytest.raises(ET.ParseError):
+        parse_list_page(body[:-10])  # cut short: not plain, and not well-formed either
+    with pytest.raises(ValueError, match="error document"):
+        parse_list_page(b"<Error><Code>InternalError</Code></Error>")
+
+
+def test_other_element_orders_are_read_field_by_field() -> None:
+    body = (
+        b"<ListBucketResult><KeyCount>2</KeyCount><IsTruncated>false</IsTruncated>"
+        b"<Contents><Size>5</Size><Key>b</Key><ETag>&quot;e1&quot;</ETag></Contents>\n"
+        b"<Contents>\n  <Key>c&amp;d</Key>\n  <LastModified>2026-01-02T03:04:05Z</LastModified>\n"
+        b"  <ETag>&#34;e2&#34;</ETag>\n  <Size>6</Size>\n</Contents></ListBucketResult>"
+    )
+    assert _scan(body) == _read_tree(body)
+    page = parse_list_page(body)
+    assert [(o.key, o.size, o.etag) for o in page.objects] == [("b", 5, "e1"), ("c&d", 6, "e2")]
+    assert page.objects[0].last_modified is None and page.objects[1].last_modified is not None

@@ -37,7 +37,19 @@ from ._validate import (
     check_prefix,
     guess_content_type,
 )
-from .transfer.bulk import BulkProgress, BulkResult, Job, describe_source, run_bulk, source_size
+from .transfer.bulk import (
+    BulkProgress,
+    BulkResult,
+    Job,
+    check_direction,
+    describe_source,
+    keep_remote_mtimes,
+    normalise_prefix,
+    plan_sync,
+    remove_files,
+    run_bulk,
+    source_size,
+)
 from .transfer.copy import MAX_SINGLE_COPY, copy_object
 from .transfer.download import download_object
 from .transfer.leanput import LeanPut, RedirectError, lean_put_supported
@@ -465,6 +477,55 @@ class AsyncS3Store:
         jobs = [job(entry, dest) for entry, dest in entries]
         outcomes = await run_bulk(ctx, jobs, concurrency=limit, progress=progress, fail_fast=fail_fast)
         return BulkResult(items=outcomes)
+
+    async def sync(
+        self,
+        local_dir: str | os.PathLike[str],
+        prefix: str = "",
+        *,
+        direction: str = "up",
+        delete: bool = False,
+        concurrency: int | None = None,
+        part_size: int | None = None,
+        progress: Callable[[BulkProgress], None] | None = None,
+        fail_fast: bool = False,
+    ) -> BulkResult:
+        """Make the objects under ``prefix`` like ``local_dir`` (``"up"``) or the folder like them (``"down"``).
+
+        Only what differs is transferred: a missing side, a different size, a different MD5 for files up
+        to 16 MiB against single-part ETags, else a newer modification time on the source side (a
+        download sets the file's mtime to the object's). ``delete=True`` removes what the source side
+        lacks. Objects whose keys would land outside ``local_dir`` (``..``) are never downloaded.
+        The result lists transfers as items, and ``skipped`` (unchanged) and ``deleted`` paths.
+        """
+        way = check_direction(direction)
+        folder = Path(local_dir)
+        root = normalise_prefix(check_prefix(prefix))
+        limit = self._concurrency(concurrency)
+        async with self.list(root, concurrency=limit) as listing:
+            plan = await plan_sync(listing, folder, root, way)
+        if way == "up":
+            result = await self.upload_many(
+                [(path, key) for _, _, key, path in plan.transfers],
+                concurrency=limit,
+                part_size=part_size,
+                progress=progress,
+                fail_fast=fail_fast,
+            )
+        else:
+            remote = [(info, path) for _, info, _, path in plan.transfers if info is not None]
+            result = await self.download_many(
+                remote, concurrency=limit, part_size=part_size, progress=progress, fail_fast=fail_fast
+            )
+            await anyio.to_thread.run_sync(keep_remote_mtimes, result.items, remote)
+        deleted: list[str] = []
+        if delete and result.ok:
+            if way == "up":
+                removal = await self.delete_many(plan.extra)
+                deleted = [f"s3://{self.bucket}/{key}" for key in removal.deleted]
+            else:
+                deleted = await anyio.to_thread.run_sync(remove_files, plan.extra)
+        return BulkResult(items=result.items, skipped=plan.unchanged, deleted=deleted)
 
     # Listing
 

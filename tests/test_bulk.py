@@ -90,3 +90,66 @@ async def test_bulk_sends_nothing_for_bad_keys(store: AsyncS3Store, tmp_path: Pa
     with pytest.raises(InvalidArgument):
         await store.download_many([("", tmp_path / "x")])
     assert counter.sent == []
+
+
+async def test_sync_up_then_down_transfers_only_changes(store: AsyncS3Store, s3: Any, tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    contents = _write_files(source, 12)
+    first = await store.sync(source, "backup", direction="up")
+    assert first.ok and len(first.items) == 12 and first.skipped == []
+    assert (
+        s3.get_object(Bucket=store.bucket, Key="backup/sub2/file-002.bin")["Body"].read()
+        == contents["sub2/file-002.bin"]
+    )
+
+    (source / "sub2/file-002.bin").write_bytes(b"changed, and another size")
+    (source / "new.txt").write_bytes(b"new")
+    second = await store.sync(source, "backup/", direction="up")
+    assert sorted(item.destination for item in second.items) == [
+        f"s3://{store.bucket}/backup/new.txt",
+        f"s3://{store.bucket}/backup/sub2/file-002.bin",
+    ]
+    assert len(second.skipped) == 12 - 1
+
+    mirror = tmp_path / "mirror"
+    down = await store.sync(mirror, "backup", direction="down")
+    assert down.ok and len(down.items) == 13
+    assert (mirror / "sub2/file-002.bin").read_bytes() == b"changed, and another size"
+    again = await store.sync(mirror, "backup", direction="down")
+    assert again.items == [] and len(again.skipped) == 13
+
+
+async def test_sync_delete_both_ways(store: AsyncS3Store, s3: Any, tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    _write_files(source, 3)
+    await store.sync(source, "d", direction="up")
+    s3.put_object(Bucket=store.bucket, Key="d/only-remote.txt", Body=b"x")
+    (tmp_path / "mirror").mkdir()
+    (tmp_path / "mirror" / "only-local.txt").write_bytes(b"y")
+
+    up = await store.sync(source, "d", direction="up", delete=True)
+    assert up.deleted == [f"s3://{store.bucket}/d/only-remote.txt"]
+    assert not await store.exists("d/only-remote.txt")
+
+    down = await store.sync(tmp_path / "mirror", "d", direction="down", delete=True)
+    assert down.deleted == [str(tmp_path / "mirror" / "only-local.txt")]
+    assert sorted(p.name for p in (tmp_path / "mirror").rglob("*") if p.is_file()) == [
+        "file-000.bin",
+        "file-001.bin",
+        "file-002.bin",
+    ]
+
+
+async def test_sync_down_never_writes_outside_the_folder(store: AsyncS3Store, s3: Any, tmp_path: Path) -> None:
+    s3.put_object(Bucket=store.bucket, Key="p/../escape.txt", Body=b"evil")
+    s3.put_object(Bucket=store.bucket, Key="p/fine.txt", Body=b"ok")
+    result = await store.sync(tmp_path / "inside", "p", direction="down")
+    assert [item.destination for item in result.items] == [str(tmp_path / "inside" / "fine.txt")]
+    assert not (tmp_path / "escape.txt").exists()
+
+
+async def test_sync_rejects_bad_direction_before_any_request(store: AsyncS3Store, tmp_path: Path) -> None:
+    counter = RequestCounter(store.client)
+    with pytest.raises(InvalidArgument, match="direction"):
+        await store.sync(tmp_path, "p", direction="sideways")
+    assert counter.sent == []

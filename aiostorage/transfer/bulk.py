@@ -292,3 +292,23 @@ def check_direction(direction: str) -> Direction:
 def normalise_prefix(prefix: str) -> str:
     """A sync prefix names a folder: ``"backups"`` means ``"backups/"``; ``""`` is the whole bucket."""
     return prefix if not prefix or prefix.endswith("/") else prefix + "/"
+
+
+def keep_remote_mtimes(items: Sequence[BulkItem], remote: Sequence[tuple[ObjectInfo, Path]]) -> None:
+    """Give each downloaded file its object's modification time, so the next sync sees them equal."""
+    for item, (info, path) in zip(items, remote, strict=True):
+        if item.ok and info.last_modified is not None:
+            stamp = info.last_modified.timestamp()
+            os.utime(path, (stamp, stamp))
+
+
+def remove_files(paths: Sequence[str]) -> list[str]:
+    """Delete local files a sync down found extra; the ones removed."""
+    removed: list[str] = []
+    for path in paths:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            continue
+        removed.append(path)
+    return removed

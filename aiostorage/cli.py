@@ -14,21 +14,32 @@ import traceback
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from functools import wraps
-from typing import Any, TypeVar
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import anyio
 
 try:
     import click
     from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
 except ImportError as exc:  # pragma: no cover - depends on how the package was installed
     raise SystemExit("the aiostorage command line needs its extra: pip install 'aiostorage[cli]'") from exc
 
 from ._exceptions import InvalidArgument, StorageError
+from ._models import TransferProgress
 from ._settings import StoreSettings
 from ._store import AsyncS3Store
+from .transfer.bulk import BulkProgress, BulkResult, LocalFile, scan_folder
 
 __all__ = ["S3Url", "main", "parse_s3_url"]
-
-T = TypeVar("T")
 
 console = Console(stderr=True)
 
@@ -160,4 +171,172 @@ async def local(bucket: str, queue: str, prefix: str, suffixes: tuple[str, ...],
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stopped.set)
         await stopped.wait()
+    return 0
+
+
+def _progress_bars() -> Progress:
+    """Bytes, objects, rate and ETA on the terminal; nothing when stdout is not a TTY."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TextColumn("{task.fields[objects]}"),
+        TimeRemainingColumn(),
+        console=Console(),
+        disable=not sys.stdout.isatty(),
+        transient=True,
+    )
+
+
+def _single_bar(bars: Progress, name: str) -> Callable[[TransferProgress], None]:
+    task = bars.add_task(name, total=None, objects="")
+
+    def update(event: TransferProgress) -> None:
+        bars.update(task, completed=event.transferred, total=event.total)
+
+    return update
+
+
+def _bulk_bar(bars: Progress, name: str) -> Callable[[BulkProgress], None]:
+    task = bars.add_task(name, total=None, objects="")
+
+    def update(event: BulkProgress) -> None:
+        bars.update(
+            task,
+            completed=event.bytes_done,
+            total=event.bytes_total,
+            objects=f"{event.objects_done}/{event.objects_total} objects",
+        )
+
+    return update
+
+
+def _report(result: BulkResult, verb: str) -> int:
+    """One line per item done, then a summary of failures; the exit code."""
+    for item in result.succeeded:
+        click.echo(f"{verb}: {item.source} to {item.destination}")
+    for path in result.deleted:
+        click.echo(f"delete: {path}")
+    for item in result.failed:
+        console.print(f"[red]failed:[/red] {item.source}: {item.error}", highlight=False)
+    if result.failed:
+        console.print(f"[red]{len(result.failed)} of {len(result.items)} failed[/red]", highlight=False)
+        return 1
+    return 0
+
+
+def _relative(file: LocalFile) -> str:
+    return file.relative
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}{name}" if not prefix or prefix.endswith("/") else f"{prefix}/{name}"
+
+
+@main.command()
+@click.argument("src")
+@click.argument("dst")
+@click.option("-r", "--recursive", is_flag=True, help="Copy a folder or every object under a prefix.")
+@click.option("--concurrency", type=int, default=None, help="Requests in flight (default: settings).")
+@_command
+async def cp(src: str, dst: str, recursive: bool, concurrency: int | None) -> int:
+    """Copy local -> s3://, s3:// -> local, or s3:// -> s3:// (server-side)."""
+    source, target = parse_s3_url(src), parse_s3_url(dst)
+    settings = StoreSettings()
+    if source is None and target is None:
+        raise InvalidArgument("one of SRC and DST must be an s3:// location")
+    with _progress_bars() as bars:
+        if source is None and target is not None:
+            async with AsyncS3Store(target.bucket, settings=settings) as store:
+                local = Path(src)
+                if recursive:
+                    files = await anyio.to_thread.run_sync(scan_folder, local)
+                    pairs = [(file.path, _join(target.key, file.relative)) for file in sorted(files, key=_relative)]
+                    result = await store.upload_many(pairs, concurrency=concurrency, progress=_bulk_bar(bars, "upload"))
+                    return _report(result, "upload")
+                key = target.key if target.key and not target.key.endswith("/") else _join(target.key, local.name)
+                await store.upload(local, key, concurrency=concurrency, progress=_single_bar(bars, local.name))
+                click.echo(f"upload: {local} to s3://{target.bucket}/{key}")
+                return 0
+        if source is not None and target is None:
+            async with AsyncS3Store(source.bucket, settings=settings) as store:
+                local = Path(dst)
+                if recursive:
+                    prefix = source.key
+                    objects = [info async for info in store.list(prefix) if not info.key.endswith("/")]
+                    pairs_down = [(info, local / info.key[len(prefix) :].lstrip("/")) for info in objects]
+                    result = await store.download_many(
+                        pairs_down, concurrency=concurrency, progress=_bulk_bar(bars, "download")
+                    )
+                    return _report(result, "download")
+                path = local / PurePosixPath(source.key).name if dst.endswith("/") or local.is_dir() else local
+                await store.download(source.key, path, concurrency=concurrency, progress=_single_bar(bars, source.key))
+                click.echo(f"download: s3://{source.bucket}/{source.key} to {path}")
+                return 0
+        assert source is not None and target is not None
+        async with AsyncS3Store(target.bucket, settings=settings) as store:
+            if recursive:
+                raise InvalidArgument("cp -r between two s3:// locations is not supported yet; copy keys one by one")
+            key = (
+                target.key
+                if target.key and not target.key.endswith("/")
+                else _join(target.key, PurePosixPath(source.key).name)
+            )
+            await store.copy(source.key, key, src_bucket=source.bucket)
+            click.echo(f"copy: {source} to s3://{target.bucket}/{key}")
+            return 0
+
+
+@main.command()
+@click.argument("src")
+@click.argument("dst")
+@click.option("--delete", is_flag=True, help="Delete what the source side does not have.")
+@click.option("--concurrency", type=int, default=None, help="Requests in flight (default: settings).")
+@_command
+async def sync(src: str, dst: str, delete: bool, concurrency: int | None) -> int:
+    """Make DST like SRC, transferring only what differs (local folder <-> s3://bucket/prefix)."""
+    source, target = parse_s3_url(src), parse_s3_url(dst)
+    if (source is None) == (target is None):
+        raise InvalidArgument("sync needs one local folder and one s3:// location")
+    remote = target or source
+    assert remote is not None
+    direction = "up" if target is not None else "down"
+    folder = Path(src if direction == "up" else dst)
+    with _progress_bars() as bars:
+        async with AsyncS3Store(remote.bucket, settings=StoreSettings()) as store:
+            result = await store.sync(
+                folder,
+                remote.key,
+                direction=direction,
+                delete=delete,
+                concurrency=concurrency,
+                progress=_bulk_bar(bars, "sync"),
+            )
+    code = _report(result, "upload" if direction == "up" else "download")
+    click.echo(f"{len(result.skipped)} unchanged")
+    return code
+
+
+@main.command(name="ls")
+@click.argument("url")
+@click.option("-r", "--recursive", is_flag=True, help="Every object under the prefix, not one level.")
+@click.option("-l", "--long", "long_format", is_flag=True, help="Size, date and ETag too.")
+@_command
+async def ls(url: str, recursive: bool, long_format: bool) -> int:
+    """List objects (and, without -r, the folders one level down) under s3://bucket/prefix."""
+    location = _require_s3(url)
+    async with AsyncS3Store(location.bucket, settings=StoreSettings()) as store:
+        if not recursive:
+            for prefix in await store.list_prefixes(location.key):
+                click.echo(f"{'PRE':>10} {prefix}" if long_format else prefix)
+        async with store.list(location.key, ordered=True) as listing:
+            async for info in listing:
+                if not recursive and "/" in info.key[len(location.key) :].rstrip("/"):
+                    continue
+                if long_format:
+                    when = info.last_modified.strftime("%Y-%m-%d %H:%M:%S") if info.last_modified else ""
+                    click.echo(f"{info.size:>10} {when} {info.etag} {info.key}")
+                else:
+                    click.echo(info.key)
     return 0

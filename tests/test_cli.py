@@ -82,3 +82,52 @@ def test_local_prints_exports_and_stops_on_sigint() -> None:
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=20) == 0
+
+
+def test_cp_ls_sync_round_trip(settings: StoreSettings, s3: Any, bucket: str, tmp_path: Path) -> None:
+    folder = tmp_path / "src"
+    (folder / "a").mkdir(parents=True)
+    (folder / "a" / "one.txt").write_bytes(b"1")
+    (folder / "two.txt").write_bytes(b"22")
+
+    up = cli(settings, "cp", "-r", str(folder), f"s3://{bucket}/data/")
+    assert up.returncode == 0, up.stderr
+    assert s3.get_object(Bucket=bucket, Key="data/a/one.txt")["Body"].read() == b"1"
+
+    single = cli(settings, "cp", str(folder / "two.txt"), f"s3://{bucket}/single/")
+    assert single.returncode == 0, single.stderr
+    assert s3.get_object(Bucket=bucket, Key="single/two.txt")["Body"].read() == b"22"
+
+    listed = cli(settings, "ls", f"s3://{bucket}/data/")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.split() == ["data/a/", "data/two.txt"]
+    recursive = cli(settings, "ls", "-r", "-l", f"s3://{bucket}/")
+    assert [line.split()[-1] for line in recursive.stdout.splitlines()] == [
+        "data/a/one.txt",
+        "data/two.txt",
+        "single/two.txt",
+    ]
+
+    down = cli(settings, "cp", "-r", f"s3://{bucket}/data/", str(tmp_path / "down"))
+    assert down.returncode == 0, down.stderr
+    assert (tmp_path / "down" / "a" / "one.txt").read_bytes() == b"1"
+    copied = cli(settings, "cp", f"s3://{bucket}/data/two.txt", f"s3://{bucket}/copy/two.txt")
+    assert copied.returncode == 0, copied.stderr
+    assert s3.get_object(Bucket=bucket, Key="copy/two.txt")["Body"].read() == b"22"
+
+    (folder / "two.txt").write_bytes(b"changed")
+    synced = cli(settings, "sync", str(folder), f"s3://{bucket}/data")
+    assert synced.returncode == 0, synced.stderr
+    assert "upload:" in synced.stdout and "1 unchanged" in synced.stdout
+    assert s3.get_object(Bucket=bucket, Key="data/two.txt")["Body"].read() == b"changed"
+
+
+def test_cp_failures_give_a_summary_and_nonzero_exit(settings: StoreSettings, bucket: str, tmp_path: Path) -> None:
+    missing = cli(settings, "cp", f"s3://{bucket}/absent.txt", str(tmp_path / "x"))
+    assert missing.returncode == 1
+    assert "error:" in missing.stderr and "Traceback" not in missing.stderr
+    assert not (tmp_path / "x").exists()
+    (tmp_path / "f.txt").write_bytes(b"f")
+    no_bucket = cli(settings, "cp", "-r", str(tmp_path), "s3://no-such-bucket-cli/x/")
+    assert no_bucket.returncode == 1
+    assert "failed" in no_bucket.stderr

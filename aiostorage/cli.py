@@ -340,3 +340,30 @@ async def ls(url: str, recursive: bool, long_format: bool) -> int:
                 else:
                     click.echo(info.key)
     return 0
+
+
+@main.command()
+@click.option("--queue-url", default=None, help="The queue to follow (default: AWS_SQS_QUEUE_URL).")
+@click.option("--ack/--no-ack", default=True, show_default=True, help="Delete each message once printed.")
+@click.option("--limit", type=int, default=None, help="Stop after this many records.")
+@_command
+async def events(queue_url: str | None, ack: bool, limit: int | None) -> int:
+    """Follow the queue and print each S3 event record as one JSON line, until Ctrl-C."""
+    from .events import S3EventPoller
+
+    printed = 0
+    async with S3EventPoller(queue_url, settings=StoreSettings()) as poller:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, lambda: loop.create_task(poller.stop()))
+        async for record in poller:
+            click.echo(record.model_dump_json(exclude={"extra"}))
+            sys.stdout.flush()
+            if ack:
+                await poller.ack(record)
+            else:
+                await poller.nack(record, delay=0)
+            printed += 1
+            if limit is not None and printed >= limit:
+                break
+    return 0

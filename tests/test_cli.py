@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -131,3 +132,25 @@ def test_cp_failures_give_a_summary_and_nonzero_exit(settings: StoreSettings, bu
     no_bucket = cli(settings, "cp", "-r", str(tmp_path), "s3://no-such-bucket-cli/x/")
     assert no_bucket.returncode == 1
     assert "failed" in no_bucket.stderr
+
+
+def test_events_prints_typed_records(settings: StoreSettings, sqs: Any) -> None:
+    queue_url = sqs.create_queue(QueueName="cli-events")["QueueUrl"]
+    body = {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": "us-east-1",
+                "eventTime": "2026-11-28T07:00:00.000Z",
+                "eventName": "ObjectCreated:Put",
+                "s3": {"bucket": {"name": "media"}, "object": {"key": "uploads/my+clip.mp4", "size": 5}},
+            }
+        ]
+    }
+    sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(body))
+    followed = cli(settings, "events", "--queue-url", queue_url, "--limit", "1")
+    assert followed.returncode == 0, followed.stderr
+    record = json.loads(followed.stdout.splitlines()[0])
+    assert record["key"] == "uploads/my clip.mp4" and record["event_name"] == "ObjectCreated:Put"
+    assert "Messages" not in sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0)

@@ -119,3 +119,16 @@ def checksum_from_response(response: dict[str, Any]) -> str | None:
         if value:
             return f"{field.removeprefix('Checksum')}:{value}"
     return None
+
+
+def upload_result(bucket: str, key: str, response: dict[str, Any], *, size: int, parts: int) -> UploadResult:
+    """An UploadResult from a PutObject, CopyObject result or CompleteMultipartUpload response."""
+    return UploadResult(
+        bucket=bucket,
+        key=key,
+        etag=strip_etag(response.get("ETag")) or "",
+        size=size,
+        version_id=response.get("VersionId"),
+        checksum=checksum_from_response(response),
+        parts=parts,
+    )

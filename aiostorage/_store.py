@@ -23,8 +23,7 @@ from ._models import (
     PresignedPost,
     TransferProgress,
     UploadResult,
-    checksum_from_response,
-    strip_etag,
+    upload_result,
 )
 from ._retry import Retrying
 from ._settings import StoreSettings
@@ -177,15 +176,7 @@ class AsyncS3Store:
         if response is None:
             self._lean = None  # the bucket lives elsewhere: botocore follows redirects
             return await put_object(ctx, key, body, attributes=attributes)
-        return UploadResult(
-            bucket=ctx.bucket,
-            key=key,
-            etag=strip_etag(response.get("ETag")) or "",
-            size=len(small),
-            version_id=response.get("VersionId"),
-            checksum=checksum_from_response(response),
-            parts=1,
-        )
+        return upload_result(ctx.bucket, key, response, size=len(small), parts=1)
 
     async def get_bytes(
         self, key: str, *, version_id: str | None = None, byte_range: tuple[int, int] | None = None

@@ -8,7 +8,7 @@ import anyio
 
 from .._context import S3Context
 from .._exceptions import ObjectChanged
-from .._models import ObjectInfo, UploadResult, checksum_from_response, strip_etag
+from .._models import ObjectInfo, UploadResult, upload_result
 from .._settings import GiB
 from .._tasks import task_group
 from .multipart import open_multipart
@@ -53,16 +53,8 @@ async def copy_object(
             return response
 
         response = await ctx.call("CopyObject", single, key=dst_key)
-        result = response.get("CopyObjectResult", {})
-        return UploadResult(
-            bucket=ctx.bucket,
-            key=dst_key,
-            etag=strip_etag(result.get("ETag")) or "",
-            size=source.size,
-            version_id=response.get("VersionId"),
-            checksum=checksum_from_response(result),
-            parts=1,
-        )
+        result = {**response.get("CopyObjectResult", {}), "VersionId": response.get("VersionId")}
+        return upload_result(ctx.bucket, dst_key, result, size=source.size, parts=1)
 
     if metadata is None:
         # A multipart copy starts a new object: bring the source's metadata along as CopyObject would.
@@ -101,12 +93,4 @@ async def copy_object(
                 f"s3://{src_bucket}/{source.key} changed during the copy", bucket=src_bucket, key=source.key
             )
         response = await upload.complete()
-    return UploadResult(
-        bucket=ctx.bucket,
-        key=dst_key,
-        etag=strip_etag(response.get("ETag")) or "",
-        size=source.size,
-        version_id=response.get("VersionId"),
-        checksum=checksum_from_response(response),
-        parts=len(ranges),
-    )
+    return upload_result(ctx.bucket, dst_key, response, size=source.size, parts=len(ranges))

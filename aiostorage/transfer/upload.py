@@ -16,7 +16,7 @@ import anyio
 
 from .._context import S3Context
 from .._exceptions import InvalidArgument
-from .._models import TransferProgress, UploadResult, checksum_from_response, strip_etag
+from .._models import TransferProgress, UploadResult, upload_result
 from .._settings import MAX_PARTS
 from .._tasks import task_group
 from .multipart import open_multipart
@@ -54,18 +54,6 @@ class _Progress:
         self._callback(TransferProgress(self.key, self.transferred, self.total))
 
 
-def _result(ctx: S3Context, key: str, response: dict[str, Any], size: int, parts: int) -> UploadResult:
-    return UploadResult(
-        bucket=ctx.bucket,
-        key=key,
-        etag=strip_etag(response.get("ETag")) or "",
-        size=size,
-        version_id=response.get("VersionId"),
-        checksum=checksum_from_response(response),
-        parts=parts,
-    )
-
-
 async def put_object(
     ctx: S3Context,
     key: str,
@@ -87,7 +75,7 @@ async def put_object(
     response = await ctx.call("PutObject", attempt, key=key, payload_bytes=len(body))
     reporter = _Progress(key, len(body), progress)
     reporter.advance(len(body))
-    return _result(ctx, key, response, len(body), 1)
+    return upload_result(ctx.bucket, key, response, size=len(body), parts=1)
 
 
 async def upload(
@@ -190,4 +178,4 @@ async def _multipart(
                 del part  # the part task owns it now: holding it here would keep one more buffer alive
         reporter.finish(size)
         response = await multipart.complete()
-    return _result(ctx, key, response, size, number)
+    return upload_result(ctx.bucket, key, response, size=size, parts=number)

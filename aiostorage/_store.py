@@ -52,7 +52,7 @@ from .transfer.bulk import (
 from .transfer.copy import MAX_SINGLE_COPY, copy_object
 from .transfer.download import download_object
 from .transfer.leanput import LeanPut, RedirectError, lean_put_supported
-from .transfer.listing import ObjectListing, list_objects, list_prefixes
+from .transfer.listing import ObjectListing, list_level, list_objects
 from .transfer.sources import UploadSource
 from .transfer.stream import ObjectStream
 from .transfer.upload import put_object, upload
@@ -534,10 +534,17 @@ class AsyncS3Store:
 
     async def list_prefixes(self, prefix: str = "", delimiter: str = "/") -> builtins.list[str]:
         """The common prefixes one level below ``prefix`` (``"a/b/"`` for keys ``a/b/...``), sorted."""
+        prefixes, _ = await self.list_level(prefix, delimiter)
+        return prefixes
+
+    async def list_level(
+        self, prefix: str = "", delimiter: str = "/"
+    ) -> tuple[builtins.list[str], builtins.list[ObjectInfo]]:
+        """One folder's worth: the common prefixes below ``prefix`` and the objects directly in it, sorted."""
         check_prefix(prefix)
         if not isinstance(delimiter, str) or not delimiter:
             raise InvalidArgument(f"delimiter must be a non-empty str, got {delimiter!r}")
-        return await list_prefixes(self.ctx, prefix, delimiter)
+        return await list_level(self.ctx, prefix, delimiter)
 
     # Presigned requests (signed locally, no request is sent)
 

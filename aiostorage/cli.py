@@ -34,7 +34,7 @@ except ImportError as exc:  # pragma: no cover - depends on how the package was 
     raise SystemExit("the aiostorage command line needs its extra: pip install 'aiostorage[cli]'") from exc
 
 from ._exceptions import InvalidArgument, StorageError
-from ._models import TransferProgress
+from ._models import ObjectInfo, TransferProgress
 from ._settings import StoreSettings
 from ._store import AsyncS3Store
 from .transfer.bulk import BulkProgress, BulkResult, LocalFile, scan_folder
@@ -318,6 +318,14 @@ async def sync(src: str, dst: str, delete: bool, concurrency: int | None) -> int
     return code
 
 
+def _echo_object(info: ObjectInfo, long_format: bool) -> None:
+    if long_format:
+        when = info.last_modified.strftime("%Y-%m-%d %H:%M:%S") if info.last_modified else ""
+        click.echo(f"{info.size:>10} {when} {info.etag} {info.key}")
+    else:
+        click.echo(info.key)
+
+
 @main.command(name="ls")
 @click.argument("url")
 @click.option("-r", "--recursive", is_flag=True, help="Every object under the prefix, not one level.")
@@ -327,18 +335,16 @@ async def ls(url: str, recursive: bool, long_format: bool) -> int:
     """List objects (and, without -r, the folders one level down) under s3://bucket/prefix."""
     location = _require_s3(url)
     async with AsyncS3Store(location.bucket, settings=StoreSettings()) as store:
-        if not recursive:
-            for prefix in await store.list_prefixes(location.key):
+        if recursive:
+            async with store.list(location.key, ordered=True) as listing:
+                async for info in listing:  # printed as listed: a large bucket is never held in memory
+                    _echo_object(info, long_format)
+        else:
+            prefixes, objects = await store.list_level(location.key)
+            for prefix in prefixes:
                 click.echo(f"{'PRE':>10} {prefix}" if long_format else prefix)
-        async with store.list(location.key, ordered=True) as listing:
-            async for info in listing:
-                if not recursive and "/" in info.key[len(location.key) :].rstrip("/"):
-                    continue
-                if long_format:
-                    when = info.last_modified.strftime("%Y-%m-%d %H:%M:%S") if info.last_modified else ""
-                    click.echo(f"{info.size:>10} {when} {info.etag} {info.key}")
-                else:
-                    click.echo(info.key)
+            for info in objects:
+                _echo_object(info, long_format)
     return 0
 
 

@@ -328,13 +328,21 @@ def list_objects(ctx: S3Context, prefix: str, *, concurrency: int, ordered: bool
     return ObjectListing(partial(engine, ctx, Span(prefix), concurrency))
 
 
-async def list_prefixes(ctx: S3Context, prefix: str, delimiter: str) -> list[str]:
-    """The common prefixes one level below ``prefix``, sorted."""
+async def list_level(ctx: S3Context, prefix: str, delimiter: str) -> tuple[list[str], list[ObjectInfo]]:
+    """One level below ``prefix``: its common prefixes and the objects directly in it, each sorted."""
     prefixes: list[str] = []
+    objects: list[ObjectInfo] = []
     token: str | None = None
     while True:
         page = await fetch_page(ctx, prefix, delimiter=delimiter, token=token)
         prefixes.extend(page.prefixes)
+        objects.extend(page.objects)
         token = page.next_token
         if token is None:
-            return sorted(prefixes)
+            return sorted(prefixes), sorted(objects, key=lambda info: info.key)
+
+
+async def list_prefixes(ctx: S3Context, prefix: str, delimiter: str) -> list[str]:
+    """The common prefixes one level below ``prefix``, sorted."""
+    prefixes, _ = await list_level(ctx, prefix, delimiter)
+    return prefixes

@@ -37,7 +37,7 @@ from ._exceptions import InvalidArgument, StorageError
 from ._models import ObjectInfo, TransferProgress
 from ._settings import StoreSettings
 from ._store import AsyncS3Store
-from .transfer.bulk import BulkProgress, BulkResult, LocalFile, scan_folder
+from .transfer.bulk import BulkProgress, BulkResult, LocalFile, local_path_for, normalise_prefix, scan_folder
 
 __all__ = ["S3Url", "main", "parse_s3_url"]
 
@@ -263,9 +263,15 @@ async def cp(src: str, dst: str, recursive: bool, concurrency: int | None) -> in
             async with AsyncS3Store(source.bucket, settings=settings) as store:
                 local = Path(dst)
                 if recursive:
-                    prefix = source.key
-                    objects = [info async for info in store.list(prefix) if not info.key.endswith("/")]
-                    pairs_down = [(info, local / info.key[len(prefix) :].lstrip("/")) for info in objects]
+                    # A prefix names a folder: s3://b/data means data/..., never database/...
+                    prefix = normalise_prefix(source.key)
+                    pairs_down = []
+                    async for info in store.list(prefix):
+                        path = local_path_for(local, info.key[len(prefix) :])
+                        if path is None:  # a folder marker, or a key that would escape the destination
+                            console.print(f"[yellow]skipped:[/yellow] s3://{source.bucket}/{info.key}", highlight=False)
+                            continue
+                        pairs_down.append((info, path))
                     result = await store.download_many(
                         pairs_down, concurrency=concurrency, progress=_bulk_bar(bars, "download")
                     )

@@ -154,3 +154,16 @@ def test_events_prints_typed_records(settings: StoreSettings, sqs: Any) -> None:
     record = json.loads(followed.stdout.splitlines()[0])
     assert record["key"] == "uploads/my clip.mp4" and record["event_name"] == "ObjectCreated:Put"
     assert "Messages" not in sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0)
+
+
+def test_cp_recursive_download_stays_inside_the_destination(
+    settings: StoreSettings, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    s3.put_object(Bucket=bucket, Key="data/../../escaped.txt", Body=b"evil")
+    s3.put_object(Bucket=bucket, Key="data/ok.txt", Body=b"ok")
+    s3.put_object(Bucket=bucket, Key="database/other.txt", Body=b"not under data/")
+    dest = tmp_path / "a" / "dest"
+    result = cli(settings, "cp", "-r", f"s3://{bucket}/data", str(dest))
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()) == ["a/dest/ok.txt"]
+    assert "skipped" in result.stderr

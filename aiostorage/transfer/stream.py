@@ -12,6 +12,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from .._context import S3Context
+from .._exceptions import StorageError
 from .._tasks import task_group
 from .ranged import RangeReader
 
@@ -181,5 +182,15 @@ class ObjectStream:
             await self._reader.fetch(first, last, item.sink, cap=self._last)
         except Exception as exc:
             item.error = exc
+        except BaseException:
+            # Cancelled mid-range (e.g. a timeout around one ``__anext__``): its bytes are incomplete, so
+            # the stream must fail there rather than go on without them.
+            bucket, key = self._reader.ctx.bucket, self._reader.key
+            item.error = StorageError(
+                f"s3://{bucket}/{key}: reading was cancelled mid-range; the stream cannot continue",
+                bucket=bucket,
+                key=key,
+            )
+            raise
         finally:
             item.done.set()

@@ -321,6 +321,8 @@ def test_eventbridge_created_reasons(reason: str) -> None:
         json.dumps(eventbridge("Object Restore Completed", {"object": {"key": "k"}})),
         json.dumps({"Records": [{"eventSource": "aws:sqs", "body": "x"}]}),
         "",
+        "[" * 5000,
+        json.dumps({"Type": "Notification", "Message": "[" * 5000}),
     ],
 )
 def test_garbage_raises_event_parse_error(body: str | bytes) -> None:

@@ -21,7 +21,15 @@ from typing import Any, ClassVar
 import anyio
 import pytest
 
-from aiostorage import AccessDenied, ConfigError, InvalidArgument, S3EventPoller, S3EventRecord, StoreSettings
+from aiostorage import (
+    AccessDenied,
+    ConfigError,
+    InvalidArgument,
+    S3EventPoller,
+    S3EventRecord,
+    StorageError,
+    StoreSettings,
+)
 from tests.conftest import inject_error, unique_name, wait_for
 from tests.test_events_models import notification, s3_record
 
@@ -125,7 +133,8 @@ async def test_garbage_goes_to_the_dlq_and_the_poller_keeps_going(
     sqs: Any, queue: Queue, settings: StoreSettings, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="aiostorage.events")
-    send(sqs, queue.url, ["this is not JSON", event_body("uploads/a.mp4")])
+    # The second body nests deeper than json.loads can recurse: hostile input must not kill the poller.
+    send(sqs, queue.url, ["this is not JSON", "[" * 5000, event_body("uploads/a.mp4")])
     keys: list[str] = []
     async with S3EventPoller(queue.url, settings=settings, wait_time=1, retry_delay=0) as poller:
 
@@ -137,15 +146,17 @@ async def test_garbage_goes_to_the_dlq_and_the_poller_keeps_going(
         async with anyio.create_task_group() as group:
             group.start_soon(consume)
             # Received twice (maxReceiveCount 2), made visible again each time, then moved by the redrive policy.
-            await eventually(lambda: counts(sqs, queue.dlq_url) == (1, 0))
+            await eventually(lambda: counts(sqs, queue.dlq_url) == (2, 0))
             send(sqs, queue.url, [event_body("uploads/b.mp4")])
             await eventually(lambda: len(keys) == 2)
             await poller.stop()
     assert keys == ["uploads/a.mp4", "uploads/b.mp4"]
-    dead = sqs.receive_message(QueueUrl=queue.dlq_url)["Messages"]
-    assert dead[0]["Body"] == "this is not JSON"
+    dead = sqs.receive_message(QueueUrl=queue.dlq_url, MaxNumberOfMessages=10)["Messages"]
+    assert sorted(message["Body"][:4] for message in dead) == ["[[[[", "this"]
+    garbage = next(message for message in dead if message["Body"] == "this is not JSON")
     logged = [r.getMessage() for r in caplog.records if "not an S3 event" in r.getMessage()]
-    assert len(logged) >= 2 and dead[0]["MessageId"] in logged[0] and "this is not JSON" in logged[0]
+    assert len(logged) >= 4
+    assert any(garbage["MessageId"] in line and "this is not JSON" in line for line in logged)
     assert await eventually(lambda: counts(sqs, queue.url) == (0, 0))
 
 
@@ -498,3 +509,27 @@ async def test_delete_given_up_is_logged_and_the_message_comes_back(
         await eventually(lambda: any("could not delete" in r.getMessage() for r in caplog.records))
     assert len(calls) == 1  # an invalid receipt handle is not retried
     assert counts(sqs, queue.url) == (0, 1)  # still there: it will be delivered again
+
+
+async def test_iterating_outside_the_block_raises(queue: Queue, settings: StoreSettings) -> None:
+    poller = S3EventPoller(queue.url, settings=settings)
+    with anyio.fail_after(5), pytest.raises(StorageError, match="not open"):
+        await poller.__anext__()
+
+
+async def test_short_polling_an_empty_queue_does_not_spin(queue: Queue, settings: StoreSettings) -> None:
+    async with S3EventPoller(queue.url, settings=settings, wait_time=0) as poller:
+        receives: list[int] = []
+        poller.client.meta.events.register("before-send.sqs.ReceiveMessage", lambda **_: receives.append(1))
+        async with anyio.create_task_group() as group:
+
+            async def consume() -> None:
+                async for _ in poller:
+                    pass
+
+            group.start_soon(consume)
+            await eventually(lambda: len(receives) >= 2)
+            started = len(receives)
+            await anyio.sleep(1.5)  # a measuring window, not a wait for state
+            await poller.stop()
+    assert len(receives) - started <= 3

@@ -55,7 +55,8 @@ def parse_s3_event(body: str | bytes | bytearray | Mapping[str, Any]) -> list[S3
         return _parse(_load(body), body)
     except EventParseError:
         raise
-    except (ValidationError, ValueError, TypeError, AttributeError, KeyError) as exc:
+    except (ValidationError, ValueError, TypeError, AttributeError, KeyError, RecursionError) as exc:
+        # RecursionError: json.loads on a deeply nested body (a few KB of "[[[[") is hostile input too.
         raise EventParseError(f"not an S3 event notification ({_reason(exc)}): {excerpt(body)}") from exc
 
 
@@ -65,7 +66,7 @@ def _load(body: object) -> Any:
     if isinstance(body, str | bytes | bytearray):
         try:
             return json.loads(body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise EventParseError(f"not JSON: {excerpt(body)}") from exc
     raise EventParseError(f"expected str, bytes or a mapping, got {type(body).__name__}")
 

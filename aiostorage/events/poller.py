@@ -23,7 +23,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from .._client import create_client
-from .._exceptions import AccessDenied, ConfigError, EventParseError, InvalidArgument, StorageError
+from .._exceptions import AccessDenied, ConfigError, InvalidArgument, StorageError
 from .._retry import Retrying
 from .._settings import StoreSettings
 from .._tasks import task_group
@@ -48,6 +48,8 @@ _CLEANUP_TIMEOUT = 30.0
 _DELETE_ATTEMPTS = 3
 # Receive errors that no retry can fix: raised to the user at once.
 _FATAL = (ConfigError, AccessDenied, InvalidArgument)
+# Seconds between receives on an empty queue when long polling is off (wait_time=0).
+_EMPTY_SHORT_POLL_PAUSE = 1.0
 _RECEIVE_BACKOFF_BASE = 0.5
 _RECEIVE_BACKOFF_CAP = 20.0
 
@@ -390,6 +392,8 @@ class S3EventPoller:
     # Internals
 
     async def _next(self, *, raise_fatal: bool = True) -> S3EventRecord | None:
+        if self._client_stack is None and not self._stopping:
+            raise StorageError("S3EventPoller is not open: use it inside `async with S3EventPoller(...)`")
         while True:
             if self._fatal is not None and raise_fatal:
                 self._fatal_reported = True
@@ -504,6 +508,12 @@ class S3EventPoller:
             failures = 0
             if messages:
                 self._accept(messages, sent)
+            elif self.wait_time == 0:
+                # Short polling an empty queue: pause instead of spinning on ReceiveMessage.
+                with anyio.CancelScope() as scope:
+                    self._receive_scope = scope
+                    await anyio.sleep(_EMPTY_SHORT_POLL_PAUSE)
+                self._receive_scope = None
 
     async def _receive(self, wanted: int) -> list[dict[str, Any]]:
         """One long poll; ``[]`` when cancelled by ``stop``."""
@@ -535,7 +545,7 @@ class S3EventPoller:
             message = _Message(raw["MessageId"], raw["ReceiptHandle"], count, sent, sent + self._vt)
             try:
                 records = parse_s3_event(raw.get("Body", ""))
-            except EventParseError as exc:
+            except Exception as exc:  # the poller never dies on a message, whatever the parser makes of it
                 delay = self._retry_delay_for(message)
                 logger.warning(
                     "message %s (receive %d) is not an S3 event; visible again in %.0fs, left for the redrive "

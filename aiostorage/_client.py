@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from functools import cache
 from typing import Any, Literal
 
 import aioboto3
 from aiobotocore.session import AioSession
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError
 from botocore.loaders import Loader, create_loader
 
+from ._exceptions import ConfigError
 from ._settings import StoreSettings
 
 __all__ = ["create_client"]
@@ -37,10 +40,14 @@ def _session(settings: StoreSettings) -> aioboto3.Session:
     )
 
 
-def create_client(
+@asynccontextmanager
+async def create_client(
     service: Literal["s3", "sqs"], settings: StoreSettings, *, max_connections: int
-) -> AbstractAsyncContextManager[Any]:
-    """One client with a pool of ``max_connections`` and a single attempt per call (we retry ourselves)."""
+) -> AsyncIterator[Any]:
+    """One client with a pool of ``max_connections`` and a single attempt per call (we retry ourselves).
+
+    A setup botocore rejects (a missing profile, a bad region, ...) raises ``ConfigError``.
+    """
     addressing = settings.addressing_style
     if addressing == "auto" and settings.endpoint_url:
         # Local servers and most S3-compatible stores are reached by IP or a bare host name.
@@ -56,7 +63,11 @@ def create_client(
         # botocore still presigns S3 URLs with the deprecated SigV2 in us-east-1 unless told otherwise.
         signature_version="s3v4" if service == "s3" else None,
     )
-    client: AbstractAsyncContextManager[Any] = _session(settings).client(
-        service, endpoint_url=settings.endpoint_url, config=config
-    )
-    return client
+    async with AsyncExitStack() as stack:
+        try:
+            client = await stack.enter_async_context(
+                _session(settings).client(service, endpoint_url=settings.endpoint_url, config=config)
+            )
+        except BotoCoreError as exc:
+            raise ConfigError(f"cannot set up the {service} client: {exc}") from exc
+        yield client

@@ -14,7 +14,7 @@ import anyio
 
 from ._client import create_client
 from ._context import S3Context
-from ._exceptions import ConfigError, InvalidArgument, ObjectNotFound, StorageError
+from ._exceptions import ConfigError, InvalidArgument, ObjectNotFound, StorageError, map_errors
 from ._models import (
     DeleteError,
     DeleteResult,
@@ -581,17 +581,19 @@ class AsyncS3Store:
             fields["Content-Type"] = content_type
             conditions.append({"Content-Type": content_type})
         ctx = self.ctx
-        response = await ctx.client.generate_presigned_post(
-            Bucket=ctx.bucket, Key=key, Fields=fields, Conditions=conditions, ExpiresIn=expires_in
-        )
+        with map_errors("PresignPost", bucket=ctx.bucket, key=key):
+            response = await ctx.client.generate_presigned_post(
+                Bucket=ctx.bucket, Key=key, Fields=fields, Conditions=conditions, ExpiresIn=expires_in
+            )
         return PresignedPost(url=response["url"], fields={k: str(v) for k, v in response["fields"].items()})
 
     async def _presign(self, method: str, params: dict[str, Any], expires_in: int) -> str:
         self._check_expiry(expires_in)
         ctx = self.ctx
-        url: str = await ctx.client.generate_presigned_url(
-            method, Params={"Bucket": ctx.bucket, **params}, ExpiresIn=expires_in
-        )
+        with map_errors(f"Presign {method}", bucket=ctx.bucket, key=params.get("Key")):
+            url: str = await ctx.client.generate_presigned_url(
+                method, Params={"Bucket": ctx.bucket, **params}, ExpiresIn=expires_in
+            )
         return url
 
     @staticmethod

@@ -22,6 +22,8 @@ for _name in list(os.environ):
         del os.environ[_name]
 os.environ["AWS_CONFIG_FILE"] = os.devnull
 os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+# The credential chain would otherwise ask the instance metadata service, off this machine.
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 
 REGION = "us-east-1"
 _names = itertools.count()

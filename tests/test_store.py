@@ -18,6 +18,7 @@ from aiostorage import (
     AccessDenied,
     AsyncS3Store,
     BucketNotFound,
+    ConfigError,
     InvalidArgument,
     ObjectChanged,
     ObjectNotFound,
@@ -312,3 +313,25 @@ async def test_silent_server_bounded_by_timeouts(silent_server: str, operation: 
                 await store.put_bytes("k", b"x" * 2048)
     # Two attempts of (0.3 + 0.5) s, a backoff under 0.5 s, and slack for a loaded machine.
     assert time.monotonic() - started < 4.0
+
+
+async def test_setup_errors_are_ours(bucket: str, endpoint_url: str) -> None:
+    with pytest.raises(ConfigError, match="profile"):
+        async with AsyncS3Store(bucket, settings=StoreSettings(endpoint_url=endpoint_url, profile="no-such")):
+            pass
+    async with AsyncS3Store(bucket, settings=StoreSettings(endpoint_url=endpoint_url)) as anonymous:
+        with pytest.raises(ConfigError, match="credentials") as caught:
+            await anonymous.presign_get("k")
+        assert caught.value.__cause__ is not None
+
+
+async def test_listing_errors_keep_their_cause(settings: StoreSettings, tmp_path: Any) -> None:
+    async with AsyncS3Store("no-such-bucket-listing", settings=settings) as store:
+        with pytest.raises(BucketNotFound) as caught:
+            async with store.list("p/") as listing:
+                async for _ in listing:
+                    pass
+        assert caught.value.__cause__ is not None
+        with pytest.raises(BucketNotFound) as synced:
+            await store.sync(tmp_path, "p", direction="down")
+        assert synced.value.__cause__ is not None

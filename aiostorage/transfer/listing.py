@@ -273,10 +273,15 @@ class ObjectListing:
         if group is None:
             return
         group.cancel_scope.cancel()
+        # The block's own exception (if any) propagates untouched once the listing's tasks are gone; it
+        # is not handed to the group, which would wrap it and lose its __cause__.
+        failure: BaseException | None = None
         try:
-            await group.__aexit__(exc_type, exc, tb)
+            await group.__aexit__(None, None, None)
         except BaseExceptionGroup as errors:
-            raise first_error(errors) from None
+            failure = first_error(errors)
+        if failure is not None and exc is None:
+            raise failure
 
     def __aiter__(self) -> Self:
         return self

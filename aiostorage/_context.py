@@ -44,6 +44,7 @@ class S3Context:
         bucket: str | None = None,
         payload_bytes: int = 0,
         on_retry: Callable[[], None] | None = None,
+        attempt_timeout: float | None = None,
     ) -> T:
         """Run one request's attempts for ``key``; see ``Retrying.call``."""
         if self.budget is None:
@@ -54,10 +55,17 @@ class S3Context:
                 key=key,
                 payload_bytes=payload_bytes,
                 on_retry=on_retry,
+                attempt_timeout=attempt_timeout,
             )
         async with self.budget:
             return await replace(self, budget=None).call(
-                operation, attempt, key=key, bucket=bucket, payload_bytes=payload_bytes, on_retry=on_retry
+                operation,
+                attempt,
+                key=key,
+                bucket=bucket,
+                payload_bytes=payload_bytes,
+                on_retry=on_retry,
+                attempt_timeout=attempt_timeout,
             )
 
     async def head(self, key: str, *, bucket: str | None = None, version_id: str | None = None) -> ObjectInfo:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import TypeVar
 
 import aiohttp
@@ -25,7 +26,7 @@ from botocore.exceptions import (
 
 from ._exceptions import StorageError, TransferError, error_code, translate
 
-__all__ = ["Retrying", "is_retryable"]
+__all__ = ["Retrying", "allow_time_for", "is_retryable"]
 
 T = TypeVar("T")
 
@@ -62,6 +63,20 @@ _RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 MIN_TRANSFER_RATE = 256 * 1024
 _BACKOFF_BASE = 0.25
 _BACKOFF_CAP = 20.0
+
+
+_attempt_scope: ContextVar[anyio.CancelScope | None] = ContextVar("aiostorage_attempt_scope", default=None)
+
+
+def allow_time_for(payload_bytes: int) -> None:
+    """Inside an attempt: extend its deadline for a body whose size the response has just announced.
+
+    A GET's size is known only from its headers; without this, a large body could never finish within
+    a deadline sized for the headers alone.
+    """
+    scope = _attempt_scope.get()
+    if scope is not None:
+        scope.deadline += payload_bytes / MIN_TRANSFER_RATE
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -121,8 +136,12 @@ class Retrying:
         for number in range(1, self.max_attempts + 1):
             try:
                 async with self.limiter:
-                    with anyio.fail_after(deadline):
-                        return await attempt()
+                    with anyio.fail_after(deadline) as scope:
+                        token = _attempt_scope.set(scope)
+                        try:
+                            return await attempt()
+                        finally:
+                            _attempt_scope.reset(token)
             except StorageError:
                 raise
             except Exception as exc:

@@ -25,7 +25,7 @@ from ._models import (
     UploadResult,
     upload_result,
 )
-from ._retry import Retrying
+from ._retry import Retrying, allow_time_for
 from ._settings import StoreSettings
 from ._tasks import task_group
 from ._validate import (
@@ -193,6 +193,7 @@ class AsyncS3Store:
 
         async def attempt() -> bytes:
             response = await ctx.client.get_object(Bucket=ctx.bucket, Key=key, **extra)
+            allow_time_for(response.get("ContentLength") or 0)
             async with response["Body"] as body:
                 data: bytes = await body.read()
             expected = response.get("ContentLength")

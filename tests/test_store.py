@@ -335,3 +335,33 @@ async def test_listing_errors_keep_their_cause(settings: StoreSettings, tmp_path
         with pytest.raises(BucketNotFound) as synced:
             await store.sync(tmp_path, "p", direction="down")
         assert synced.value.__cause__ is not None
+
+
+async def test_get_bytes_gives_a_large_body_time_beyond_the_header_deadline() -> None:
+    """A body that streams steadily for longer than connect + read timeout is not cut off."""
+    size, chunk, gap = 512 * 1024, 64 * 1024, 0.15  # ~420 KiB/s for 1.2 s, against a 0.6 s attempt deadline
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(
+            b'HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nETag: "abc"\r\n'
+            b"Content-Length: %d\r\n\r\n" % size
+        )
+        for _ in range(size // chunk):
+            writer.write(b"x" * chunk)
+            await writer.drain()
+            await asyncio.sleep(gap)  # the server's pace, not a wait in the test
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = StoreSettings(
+        endpoint_url=f"http://127.0.0.1:{port}",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        connect_timeout=0.2,
+        read_timeout=0.4,
+        max_attempts=1,
+    )
+    async with server, AsyncS3Store("media", settings=settings) as store:
+        assert await store.get_bytes("big.bin") == b"x" * size

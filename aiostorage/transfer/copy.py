@@ -52,7 +52,8 @@ async def copy_object(
             )
             return response
 
-        response = await ctx.call("CopyObject", single, key=dst_key)
+        # S3 holds the connection while it copies: give the attempt time for the object's bytes.
+        response = await ctx.call("CopyObject", single, key=dst_key, payload_bytes=source.size)
         result = {**response.get("CopyObjectResult", {}), "VersionId": response.get("VersionId")}
         return upload_result(ctx.bucket, dst_key, result, size=source.size, parts=1)
 
@@ -79,7 +80,7 @@ async def copy_object(
                 return response
 
             async with limiter:
-                response = await ctx.call("UploadPartCopy", attempt, key=dst_key)
+                response = await ctx.call("UploadPartCopy", attempt, key=dst_key, payload_bytes=last - first + 1)
             upload.record(number, {"ETag": response["CopyPartResult"]["ETag"]})
 
         async with task_group() as group:

@@ -23,6 +23,8 @@ logger = logging.getLogger("aiostorage")
 
 # Seconds an abort may take after a failure or cancellation before we give up and log it.
 ABORT_DEADLINE = 30.0
+# S3 may take minutes to assemble a large object, keeping the connection open (with whitespace).
+COMPLETE_ATTEMPT_TIMEOUT = 600.0
 
 
 class MultipartUpload:
@@ -56,7 +58,9 @@ class MultipartUpload:
             )
             return response
 
-        return await self.ctx.call("CompleteMultipartUpload", attempt, key=self.key)
+        return await self.ctx.call(
+            "CompleteMultipartUpload", attempt, key=self.key, attempt_timeout=COMPLETE_ATTEMPT_TIMEOUT
+        )
 
     async def abort(self) -> None:
         """Abort, within ``ABORT_DEADLINE`` and shielded from cancellation; failures are logged."""

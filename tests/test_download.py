@@ -187,12 +187,23 @@ async def test_missing_key(store: AsyncS3Store, tmp_path: Path) -> None:
     assert leftovers(tmp_path) == []
 
 
-async def test_local_file_errors_are_oserrors(store: AsyncS3Store, s3: Any, bucket: str, tmp_path: Path) -> None:
+async def test_local_file_errors_are_storage_errors(store: AsyncS3Store, s3: Any, bucket: str, tmp_path: Path) -> None:
     s3.put_object(Bucket=bucket, Key="k", Body=b"data")
     (tmp_path / "file").write_bytes(b"")
-    with pytest.raises(OSError):
+    with pytest.raises(StorageError) as caught:
         await store.download("k", tmp_path / "file" / "below")
+    assert isinstance(caught.value.__cause__, OSError)
     assert (tmp_path / "file").read_bytes() == b""
+
+
+async def test_a_name_that_nearly_fills_the_limit_downloads(
+    store: AsyncS3Store, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    s3.put_object(Bucket=bucket, Key="k", Body=b"data")
+    name = "n" * 250
+    result = await store.download("k", tmp_path / name)
+    assert (tmp_path / name).read_bytes() == b"data" and result.size == 4
+    assert leftovers(tmp_path) == []
 
 
 async def test_bad_arguments_fail_before_any_request(store: AsyncS3Store, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ removed and ``dest`` is untouched.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,7 +21,7 @@ import anyio.to_thread
 from anyio.abc import TaskGroup
 
 from .._context import S3Context
-from .._exceptions import IntegrityError
+from .._exceptions import IntegrityError, StorageError
 from .._models import DownloadResult, TransferProgress
 from .._settings import MiB
 from .._tasks import task_group
@@ -63,7 +64,9 @@ class _TempFile:
 
     def __init__(self, dest: Path) -> None:
         self.dest = dest
-        self.path = dest.parent / f".{dest.name}.{uuid.uuid4().hex[:12]}{TEMP_SUFFIX}"
+        # The name must fit the file system's 255-byte limit even when dest's own name nearly fills it.
+        stem = os.fsencode(dest.name)[:200].decode(errors="ignore")
+        self.path = dest.parent / f".{stem}.{uuid.uuid4().hex[:12]}{TEMP_SUFFIX}"
         self.fd: int | None = None
         self._lock = anyio.Lock()
 
@@ -101,7 +104,9 @@ class _TempFile:
         fd, self.fd = self.fd, None
         if fd is not None:
             os.close(fd)
-        self.path.unlink(missing_ok=True)
+        # Never created: missing, or its folder could not be made (a file stands where it should be).
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            self.path.unlink()
 
 
 async def download_object(
@@ -184,6 +189,9 @@ async def download_object(
         await _verify(fd, version, transferred, checksums[0] if checksums else None, ctx.bucket, key)
         await anyio.to_thread.run_sync(temp.commit, fsync)
         committed = True
+    except OSError as exc:
+        # The destination failed (a full disk, a file where a folder should be, permissions).
+        raise StorageError(f"s3://{ctx.bucket}/{key} to {dest}: {exc}", bucket=ctx.bucket, key=key) from exc
     finally:
         if not committed:
             with anyio.move_on_after(CLEANUP_DEADLINE, shield=True):

@@ -407,6 +407,8 @@ class AsyncS3Store:
         limit = self._concurrency(concurrency)
         sizes = await anyio.to_thread.run_sync(lambda: [source_size(source) for source, _ in items])
         ctx = self.ctx
+        # One pool of part buffers for every item: memory stays within about concurrency parts in all.
+        part_slots = anyio.Semaphore(limit)
 
         def job(source: UploadSource, key: str, size: int | None) -> Job:
             async def run(budgeted: S3Context, item_progress: Callable[[TransferProgress], None]) -> UploadResult:
@@ -420,6 +422,7 @@ class AsyncS3Store:
                     concurrency=limit,
                     multipart_threshold=self.settings.multipart_threshold,
                     progress=item_progress,
+                    part_slots=part_slots,
                 )
 
             return Job(describe_source(source), f"s3://{ctx.bucket}/{key}", size, run)

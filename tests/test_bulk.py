@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -153,3 +154,28 @@ async def test_sync_rejects_bad_direction_before_any_request(store: AsyncS3Store
     with pytest.raises(InvalidArgument, match="direction"):
         await store.sync(tmp_path, "p", direction="sideways")
     assert counter.sent == []
+
+
+async def test_upload_many_shares_one_pool_of_part_buffers(bucket: str, settings: StoreSettings) -> None:
+    """Parts read but not yet acknowledged stay within the concurrency, summed over every item."""
+    outstanding = {"now": 0, "peak": 0}
+
+    class CountingFile(io.BytesIO):
+        def readinto(self, buffer: Any) -> int:
+            read = super().readinto(buffer)
+            if read:
+                outstanding["now"] += 1
+                outstanding["peak"] = max(outstanding["peak"], outstanding["now"])
+            return read
+
+    def acked(**_: Any) -> None:
+        outstanding["now"] -= 1
+
+    files = [CountingFile(os.urandom(15 * MiB)) for _ in range(3)]
+    async with AsyncS3Store(bucket, settings=settings, part_size=5 * MiB) as store:
+        store.client.meta.events.register("after-call.s3.UploadPart", acked)
+        result = await store.upload_many([(file, f"f{i}") for i, file in enumerate(files)], concurrency=2)
+        assert result.ok
+        assert await store.get_bytes("f2") == files[2].getvalue()
+    assert outstanding["now"] == 0
+    assert outstanding["peak"] <= 2

@@ -89,8 +89,13 @@ async def upload(
     concurrency: int,
     multipart_threshold: int,
     progress: ProgressCallback | None = None,
+    part_slots: anyio.Semaphore | None = None,
 ) -> UploadResult:
-    """Upload ``source`` to ``key``; ``attributes`` (content type, metadata) go to the object."""
+    """Upload ``source`` to ``key``; ``attributes`` (content type, metadata) go to the object.
+
+    ``part_slots`` shares the limit of parts in memory with other uploads (a bulk transfer's items);
+    by default this upload has ``concurrency`` slots of its own.
+    """
     reader = await open_source(source)
     try:
         sizer = PartSizer(reader.size, part_size, explicit=explicit_part_size)
@@ -114,7 +119,8 @@ async def upload(
             # Sources of unknown length hand out buffers, never file ranges: these join.
             body = head[0] if len(head) == 1 else memoryview(b"".join(head))  # type: ignore[arg-type]
             return await put_object(ctx, key, body, attributes=attributes, progress=progress)
-        return await _multipart(ctx, reader, key, head, sizer, attributes, concurrency, progress)
+        slots = part_slots if part_slots is not None else anyio.Semaphore(concurrency)
+        return await _multipart(ctx, reader, key, head, sizer, attributes, slots, progress)
     finally:
         with anyio.CancelScope(shield=True):
             await reader.aclose()
@@ -127,13 +133,12 @@ async def _multipart(
     head: list[Part],
     sizer: PartSizer,
     attributes: dict[str, Any],
-    concurrency: int,
+    slots: anyio.Semaphore,
     progress: ProgressCallback | None,
 ) -> UploadResult:
     prepare_client(ctx.client)
     sign = signs_payload(ctx.client)
     reporter = _Progress(key, reader.size, progress)
-    slots = anyio.Semaphore(concurrency)
     size = 0
     number = 0
     async with open_multipart(ctx, key, ChecksumAlgorithm="CRC32", **attributes) as multipart:

@@ -109,12 +109,13 @@ def object_info_from_head(key: str, response: dict[str, Any]) -> ObjectInfo:
     )
 
 
-_CHECKSUM_FIELDS = ("ChecksumCRC64NVME", "ChecksumCRC32C", "ChecksumCRC32", "ChecksumSHA256", "ChecksumSHA1")
+# Strongest first: the one a response carries is the one reported and verified.
+CHECKSUM_FIELDS = ("ChecksumCRC64NVME", "ChecksumCRC32C", "ChecksumCRC32", "ChecksumSHA256", "ChecksumSHA1")
 
 
 def checksum_from_response(response: dict[str, Any]) -> str | None:
     """``"ALGORITHM:value"`` for the strongest checksum S3 reported in a response, if any."""
-    for field in _CHECKSUM_FIELDS:
+    for field in CHECKSUM_FIELDS:
         value = response.get(field)
         if value:
             return f"{field.removeprefix('Checksum')}:{value}"

@@ -37,7 +37,7 @@ from .._tasks import first_error, task_group
 from .keyspace import split_points
 from .listpage import fetch_page
 
-__all__ = ["DELIMITER", "ObjectListing", "Span", "list_objects", "list_prefixes"]
+__all__ = ["DELIMITER", "ObjectListing", "Span", "list_level", "list_objects"]
 
 DELIMITER = "/"
 # Pages of objects buffered between the listing and its consumer.
@@ -345,9 +345,3 @@ async def list_level(ctx: S3Context, prefix: str, delimiter: str) -> tuple[list[
         token = page.next_token
         if token is None:
             return sorted(prefixes), sorted(objects, key=lambda info: info.key)
-
-
-async def list_prefixes(ctx: S3Context, prefix: str, delimiter: str) -> list[str]:
-    """The common prefixes one level below ``prefix``, sorted."""
-    prefixes, _ = await list_level(ctx, prefix, delimiter)
-    return prefixes

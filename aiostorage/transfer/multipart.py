@@ -40,10 +40,6 @@ class MultipartUpload:
         """Remember a finished part (``ETag`` and any checksum) for the completion."""
         self._parts[number] = {"PartNumber": number, **part}
 
-    @property
-    def part_count(self) -> int:
-        return len(self._parts)
-
     async def complete(self) -> dict[str, Any]:
         """Assemble the recorded parts, in order, into the object."""
         parts = [self._parts[number] for number in sorted(self._parts)]

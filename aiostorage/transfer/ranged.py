@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from .._context import S3Context
 from .._exceptions import IntegrityError, ObjectChanged, error_code
-from .._models import strip_etag
+from .._models import CHECKSUM_FIELDS, strip_etag
 
 __all__ = ["Checksum", "ObjectVersion", "RangeReader", "Sink"]
 
@@ -27,7 +27,6 @@ __all__ = ["Checksum", "ObjectVersion", "RangeReader", "Sink"]
 Sink = Callable[[int, list[bytes]], Awaitable[None]]
 
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
-_CHECKSUM_FIELDS = ("ChecksumCRC64NVME", "ChecksumCRC32C", "ChecksumCRC32", "ChecksumSHA256", "ChecksumSHA1")
 # More buffers than this in one positioned write would exceed IOV_MAX on some systems.
 _MAX_CHUNKS = 512
 
@@ -65,7 +64,7 @@ def full_object_checksum(response: dict[str, Any]) -> Checksum | None:
     multipart = "-" in (response.get("ETag") or "")
     if checksum_type == "COMPOSITE" or (multipart and checksum_type != "FULL_OBJECT"):
         return None
-    for field in _CHECKSUM_FIELDS:
+    for field in CHECKSUM_FIELDS:
         value = response.get(field)
         if value and "-" not in value:
             return Checksum(field.removeprefix("Checksum"), value)

@@ -60,12 +60,7 @@ def moto_subprocess() -> Iterator[Server]:
 
 def boto3_client(server: Server, pool: int) -> Any:
     return boto3.client(
-        "s3",
-        endpoint_url=server.endpoint_url,
-        region_name=server.region,
-        aws_access_key_id=server.access_key,
-        aws_secret_access_key=server.secret_key,
-        config=Config(max_pool_connections=pool, s3={"addressing_style": "path"}),
+        "s3", config=Config(max_pool_connections=pool, s3={"addressing_style": "path"}), **server.client_kwargs()
     )
 
 

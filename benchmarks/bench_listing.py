@@ -100,12 +100,7 @@ def simulator_server(workload: Workload, delay: float, flat: bool) -> Iterator[S
 
 def boto3_client(server: Server) -> Any:
     return boto3.client(
-        "s3",
-        endpoint_url=server.endpoint_url,
-        region_name=server.region,
-        aws_access_key_id=server.access_key,
-        aws_secret_access_key=server.secret_key,
-        config=Config(max_pool_connections=IN_FLIGHT, retries={"mode": "standard"}),
+        "s3", config=Config(max_pool_connections=IN_FLIGHT, retries={"mode": "standard"}), **server.client_kwargs()
     )
 
 
@@ -157,14 +152,7 @@ async def list_aiostorage_ordered(server: Server) -> int:
 
 
 def aioboto3_client(server: Server) -> Any:
-    return aioboto3.Session().client(
-        "s3",
-        endpoint_url=server.endpoint_url,
-        region_name=server.region,
-        aws_access_key_id=server.access_key,
-        aws_secret_access_key=server.secret_key,
-        config=Config(max_pool_connections=IN_FLIGHT),
-    )
+    return aioboto3.Session().client("s3", config=Config(max_pool_connections=IN_FLIGHT), **server.client_kwargs())
 
 
 async def list_botocore_fanout(server: Server) -> int:

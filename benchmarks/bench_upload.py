@@ -101,15 +101,6 @@ def _chunks(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
-def _settings(server: Server) -> dict[str, Any]:
-    return {
-        "endpoint_url": server.endpoint_url,
-        "region_name": server.region,
-        "aws_access_key_id": server.access_key,
-        "aws_secret_access_key": server.secret_key,
-    }
-
-
 async def _upload_aiostorage(server: Server, bucket: str, key: str, path: Path, measure: Measure, stream: bool) -> None:
     from aiostorage import AsyncS3Store, StoreSettings
 
@@ -137,7 +128,7 @@ def _botocore_config() -> Any:
 
 
 async def _upload_boto3(server: Server, bucket: str, key: str, path: Path, measure: Measure, stream: bool) -> None:
-    client = boto3.client("s3", config=_botocore_config(), **_settings(server))
+    client = boto3.client("s3", config=_botocore_config(), **server.client_kwargs())
     with measure:
         if stream:
             with Unseekable(path) as file:
@@ -149,7 +140,7 @@ async def _upload_boto3(server: Server, bucket: str, key: str, path: Path, measu
 async def _upload_aioboto3(server: Server, bucket: str, key: str, path: Path, measure: Measure, stream: bool) -> None:
     import aioboto3
 
-    async with aioboto3.Session().client("s3", config=_botocore_config(), **_settings(server)) as client:
+    async with aioboto3.Session().client("s3", config=_botocore_config(), **server.client_kwargs()) as client:
         with measure, Unseekable(path) if stream else path.open("rb") as file:
             await client.upload_fileobj(file, bucket, key, Config=_transfer_config())
 
@@ -219,14 +210,7 @@ def _run_child(
 
 
 def _oracle(server: Server) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=server.endpoint_url,
-        region_name=server.region,
-        aws_access_key_id=server.access_key,
-        aws_secret_access_key=server.secret_key,
-        verify=server.ca_bundle,
-    )
+    return boto3.client("s3", **server.client_kwargs())
 
 
 def _servers(names: list[str]) -> Iterator[Callable[[], AbstractContextManager[Server]]]:

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from moto.server import ThreadedMotoServer
 
@@ -35,6 +36,16 @@ class Server:
     secret_key: str
     region: str = "us-east-1"
     ca_bundle: str | None = None  # the certificate to trust, for a server with a self-signed one
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """What boto3's and aioboto3's ``client("s3", ...)`` need to reach this server."""
+        return {
+            "endpoint_url": self.endpoint_url,
+            "region_name": self.region,
+            "aws_access_key_id": self.access_key,
+            "aws_secret_access_key": self.secret_key,
+            "verify": self.ca_bundle,
+        }
 
 
 def free_port() -> int:

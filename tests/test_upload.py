@@ -351,3 +351,27 @@ def test_streaming_256_mib_stays_within_memory_bound(endpoint_url: str, bucket: 
     s3.delete_object(Bucket=bucket, Key="big.bin")  # moto keeps objects in memory
     assert report["size"] == 256 * MiB and report["parts"] == 32
     assert report["growth"] < (4 + 1) * 8 * MiB + 48 * MiB, report
+
+
+async def test_completion_whose_answer_was_lost_is_recognised(small_store: AsyncS3Store, s3: Any) -> None:
+    """The first CompleteMultipartUpload succeeds on the server but its answer turns into a 500; the retry
+    is answered NoSuchUpload, as S3 does once an upload is completed (moto completes it again instead,
+    so the hook gives that answer). The object these parts made is recognised as ours."""
+    lost: list[int] = []
+    answers = [
+        (500, b"<Error><Code>InternalError</Code><Message>lost</Message></Error>"),
+        (404, b"<Error><Code>NoSuchUpload</Code><Message>already completed</Message></Error>"),
+    ]
+
+    def lose_first_answer(response_dict: dict[str, Any], **_: Any) -> None:
+        if len(lost) < len(answers):
+            response_dict["status_code"], response_dict["body"] = answers[len(lost)]
+            lost.append(1)
+
+    small_store.client.meta.events.register("before-parse.s3.CompleteMultipartUpload", lose_first_answer)
+    data = os.urandom(2 * PART + 12345)
+    result = await small_store.upload(data, "lost-answer.bin")
+    assert lost == [1, 1]
+    assert result.parts == 3 and result.etag.endswith("-3") and result.size == len(data)
+    assert s3.get_object(Bucket=small_store.bucket, Key="lost-answer.bin")["Body"].read() == data
+    assert s3.list_multipart_uploads(Bucket=small_store.bucket).get("Uploads", []) == []

@@ -7,7 +7,9 @@ is billed storage until someone aborts it.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,7 +17,8 @@ from typing import Any
 import anyio
 
 from .._context import S3Context
-from .._exceptions import StorageError
+from .._exceptions import ObjectNotFound, StorageError
+from .._models import ObjectInfo
 
 __all__ = ["ABORT_DEADLINE", "MultipartUpload", "open_multipart"]
 
@@ -25,6 +28,15 @@ logger = logging.getLogger("aiostorage")
 ABORT_DEADLINE = 30.0
 # S3 may take minutes to assemble a large object, keeping the connection open (with whitespace).
 COMPLETE_ATTEMPT_TIMEOUT = 600.0
+
+
+def _multipart_etag(part_etags: list[str]) -> str | None:
+    """S3's ETag for an object made of these parts (MD5 of the parts' MD5s, then -N), if they are MD5s."""
+    digests = [etag.strip('"') for etag in part_etags]
+    if not digests or not all(re.fullmatch(r"[0-9a-f]{32}", digest) for digest in digests):
+        return None  # SSE-KMS and some servers' part ETags are not MD5s: nothing to compare
+    joined = b"".join(bytes.fromhex(digest) for digest in digests)
+    return f"{hashlib.md5(joined, usedforsecurity=False).hexdigest()}-{len(digests)}"
 
 
 class MultipartUpload:
@@ -54,9 +66,24 @@ class MultipartUpload:
             )
             return response
 
-        return await self.ctx.call(
-            "CompleteMultipartUpload", attempt, key=self.key, attempt_timeout=COMPLETE_ATTEMPT_TIMEOUT
-        )
+        try:
+            return await self.ctx.call(
+                "CompleteMultipartUpload", attempt, key=self.key, attempt_timeout=COMPLETE_ATTEMPT_TIMEOUT
+            )
+        except ObjectNotFound as missing:
+            if missing.code != "NoSuchUpload":
+                raise
+            # A retried completion whose first attempt succeeded, its answer lost, finds the upload gone.
+            # The object is ours if its ETag is the one these exact parts produce.
+            expected = _multipart_etag([part["ETag"] for part in parts])
+            try:
+                info: ObjectInfo | None = await self.ctx.head(self.key)
+            except ObjectNotFound:
+                info = None
+            if expected is None or info is None or info.etag != expected:
+                raise
+            logger.info("s3://%s/%s: completed by an earlier attempt whose answer was lost", self.ctx.bucket, self.key)
+            return {"ETag": info.etag, "VersionId": info.version_id}
 
     async def abort(self) -> None:
         """Abort, within ``ABORT_DEADLINE`` and shielded from cancellation; failures are logged."""

@@ -16,8 +16,6 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -33,29 +31,12 @@ from botocore.config import Config
 
 from aiostorage import AsyncS3Store, StoreSettings
 
-from .servers import Server, _wait_until_answering, free_port, s3rver_available, s3rver_server
+from .servers import Server, moto_process_server, s3rver_available, s3rver_server
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 BUCKET = "bench-download"
 KEY = "big/object.bin"
-
-
-@contextmanager
-def moto_subprocess() -> Iterator[Server]:
-    """moto's server in a child process, so the client's CPU time is measured alone."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_until_answering(f"http://127.0.0.1:{port}/")
-        yield Server("moto", f"http://127.0.0.1:{port}", "testing", "testing")
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def boto3_client(server: Server, pool: int) -> Any:
@@ -264,7 +245,7 @@ def main() -> None:
             with s3rver_server() as server:
                 bench_server(server, args)
         elif name == "moto":
-            with moto_subprocess() as server:
+            with moto_process_server() as server:
                 bench_server(server, args)
         else:
             parser.error(f"unknown server {name!r}")

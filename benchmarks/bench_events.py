@@ -24,7 +24,6 @@ import json
 import logging
 import os
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -37,7 +36,7 @@ import anyio
 from aiostorage import S3EventPoller, S3EventRecord, StoreSettings, parse_s3_event
 from aiostorage._client import create_client
 
-from .servers import _wait_until_answering, free_port
+from .servers import _wait_until_answering, child_process, free_port
 
 REGION = "us-east-1"
 
@@ -50,16 +49,9 @@ def server_subprocess(kind: str, delay: float) -> Iterator[str]:
         command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
     else:
         command = [sys.executable, "-m", "benchmarks.sqs_simulator", "--port", str(port), "--delay", str(delay)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
+    with child_process(command):
         _wait_until_answering(f"http://127.0.0.1:{port}/")
         yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def event_body(n: int) -> str:

@@ -16,7 +16,6 @@ import concurrent.futures
 import logging
 import os
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -29,7 +28,7 @@ import boto3
 from botocore.config import Config
 
 from aiostorage import AsyncS3Store, StoreSettings
-from benchmarks.servers import Server, free_port, moto_server, s3rver_available, s3rver_server
+from benchmarks.servers import Server, child_process, free_port, moto_server, s3rver_available, s3rver_server
 from benchmarks.simulator import tree_keys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -63,7 +62,7 @@ WORKLOADS = {
 @contextmanager
 def simulator_server(workload: Workload, delay: float, flat: bool) -> Iterator[Server]:
     port = free_port()
-    process = subprocess.Popen(
+    with child_process(
         [
             sys.executable,
             "-m",
@@ -79,9 +78,8 @@ def simulator_server(workload: Workload, delay: float, flat: bool) -> Iterator[S
             *(["--flat", str(workload.keys)] if flat else ["--tree", str(workload.prefixes), str(workload.per_prefix)]),
         ],
         cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-    )
-    try:
+        stderr=None,
+    ) as process:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while True:
@@ -93,9 +91,6 @@ def simulator_server(workload: Workload, delay: float, flat: bool) -> Iterator[S
                     raise RuntimeError("the simulator did not start") from None
                 time.sleep(0.1)
         yield Server("simulator", url, "x", "x")
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def boto3_client(server: Server) -> Any:

@@ -71,6 +71,20 @@ def _wait_until_answering(url: str, timeout: float = 30.0, *, insecure: bool = F
 
 
 @contextmanager
+def child_process(command: list[str], **popen: Any) -> Iterator[subprocess.Popen[bytes]]:
+    """A server in a child process (output silenced unless ``popen`` says otherwise), ended on exit."""
+    process = subprocess.Popen(command, **{"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, **popen})
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@contextmanager
 def moto_server() -> Iterator[Server]:
     """moto's server in this process (its threads share our cores, like a sidecar would)."""
     port = free_port()
@@ -128,7 +142,7 @@ def s3rver_server(*, tls: bool = False) -> Iterator[Server]:
             tls_args = ["--key", key, "--cert", ca_bundle]
             os.makedirs(f"{directory}/data")
             directory = f"{directory}/data"
-        process = subprocess.Popen(
+        with child_process(
             [
                 str(S3RVER_BIN),
                 "--address",
@@ -141,19 +155,10 @@ def s3rver_server(*, tls: bool = False) -> Iterator[Server]:
                 *tls_args,
             ],
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
+        ):
             _wait_until_answering(f"{scheme}://127.0.0.1:{port}/", insecure=tls)
             name = "s3rver-tls" if tls else "s3rver"
             yield Server(name, f"{scheme}://127.0.0.1:{port}", "S3RVER", "S3RVER", ca_bundle=ca_bundle)
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
 
 
 SERVERS = {"moto": moto_server, "s3rver": s3rver_server}
@@ -163,17 +168,7 @@ SERVERS = {"moto": moto_server, "s3rver": s3rver_server}
 def moto_process_server() -> Iterator[Server]:
     """moto's server in a child process, so the client's CPU time can be measured on its own."""
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,  # werkzeug logs every request there
-    )
-    try:
+    # werkzeug logs every request on stderr: silenced with the rest.
+    with child_process([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]):
         _wait_until_answering(f"http://127.0.0.1:{port}/")
         yield Server("moto", f"http://127.0.0.1:{port}", "testing", "testing")
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()

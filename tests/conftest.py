@@ -26,6 +26,21 @@ os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 
 REGION = "us-east-1"
+# Keys that need care on the wire: spaces, unicode, +, %, =, &, XML specials, control characters.
+ODD_KEYS = [
+    "plain.txt",
+    "with space/and more spaces.bin",
+    "unicodé/日本語/ключ.txt",
+    "plus+sign+key",
+    "percent%20literal%2F",
+    "equals=sign&amp=1",
+    "ampersand&<angle>\"quote'",
+    "tab\tand\x01control",
+    "trailing/",
+    "double//slash",
+    "emoji/🙂.png",
+    "deep/a/b/c/d/e/f.json",
+]
 _names = itertools.count()
 
 

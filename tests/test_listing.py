@@ -13,21 +13,7 @@ from aiostorage import AsyncS3Store, BucketNotFound, InvalidArgument, ObjectInfo
 from aiostorage.transfer.keyspace import split_points
 from aiostorage.transfer.listpage import _read_tree, _scan, parse_list_page
 from benchmarks.simulator import Simulator
-from tests.conftest import RequestCounter, unique_name
-
-ODD_KEYS = [
-    "plain.txt",
-    "with space/and more spaces.bin",
-    "unicodé/日本語/ключ.txt",
-    "plus+sign+key",
-    "percent%20literal%2F",
-    "equals=sign&amp=1",
-    "ampersand&<angle>\"quote'",
-    "tab\tand\x01control",
-    "trailing/",
-    "double//slash",
-    "emoji/🙂.png",
-]
+from tests.conftest import ODD_KEYS, RequestCounter, unique_name
 
 
 def tree_keys() -> list[str]:

@@ -26,19 +26,9 @@ from aiostorage import (
     StoreSettings,
     TransferError,
 )
-from tests.conftest import RequestCounter, inject_error
+from tests.conftest import ODD_KEYS, RequestCounter, inject_error
 
 MiB = 1024 * 1024
-
-ODD_KEYS = [
-    "plain.txt",
-    "with space/and more spaces.bin",
-    "unicodé/日本語/ключ.txt",
-    "plus+sign+key",
-    "percent%20literal%2F",
-    "equals=sign&amp=1",
-    "deep/a/b/c/d/e/f.json",
-]
 
 
 async def test_use_outside_async_with_raises(settings: StoreSettings, bucket: str) -> None:

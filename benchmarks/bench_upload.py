@@ -203,7 +203,9 @@ def _run_child(
     if profile:
         print(done.stderr)
     if done.returncode != 0:
-        raise RuntimeError(f"{client} failed on {server.name}:\n{done.stderr[-3000:]}")
+        raise RuntimeError(
+            f"{client} failed on {server.name} (exit {done.returncode}):\n{done.stderr[-3000:]}{done.stdout[-3000:]}"
+        )
     result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
     _oracle(server).delete_object(Bucket=bucket, Key=key)  # moto keeps objects in memory
     return result

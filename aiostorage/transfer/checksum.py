@@ -6,8 +6,9 @@ import base64
 import hashlib
 import logging
 import os
-import zlib
 from collections.abc import Callable
+
+from zlib_ng import zlib_ng
 
 from .ranged import Checksum
 
@@ -23,7 +24,7 @@ class _Crc32:
         self.value = 0
 
     def update(self, data: bytes) -> None:
-        self.value = zlib.crc32(data, self.value)
+        self.value = zlib_ng.crc32(data, self.value)
 
     def digest(self) -> bytes:
         return self.value.to_bytes(4, "big")

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import base64
 import re
-import zlib
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.exceptions import ClientError, NoCredentialsError
+from zlib_ng import zlib_ng
 
 from .._context import S3Context
 
@@ -85,7 +85,7 @@ class LeanPut:
         if credentials is None:
             raise NoCredentialsError()
         frozen = await credentials.get_frozen_credentials()
-        checksum = base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode()
+        checksum = base64.b64encode(zlib_ng.crc32(body).to_bytes(4, "big")).decode()
         request = AWSRequest(
             method="PUT",
             url=url,

@@ -13,18 +13,21 @@ only for requests that carry a precomputed digest and would be signed with plain
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import io
-import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp.payload
 import anyio.to_thread
 import botocore.auth
+from zlib_ng import zlib_ng
 
-from .sources import RANGE_CHUNK, Part
+from .._exceptions import StorageError
+from .sources import RANGE_CHUNK, FileRange, Part
 
 __all__ = ["PartBody", "PayloadHashes", "hash_payload", "prepare_client", "request_args", "signs_payload"]
 
@@ -85,7 +88,7 @@ def _hash(part: Part, sign: bool) -> PayloadHashes:
     crc32 = 0
     sha256 = hashlib.sha256() if sign else None
     for piece in [part] if isinstance(part, memoryview) else part.slices():
-        crc32 = zlib.crc32(piece, crc32)
+        crc32 = zlib_ng.crc32(piece, crc32)
         if sha256 is not None:
             sha256.update(piece)
     return PayloadHashes(
@@ -162,6 +165,46 @@ def _choose_signer(signing_name: str, signature_version: Any, context: dict[str,
     return None
 
 
+class _FileRangePayload(aiohttp.payload.Payload):
+    """A file range sent with ``sendfile``: the kernel copies it from the page cache to the socket.
+
+    Nothing passes through Python: no read into a buffer, no copy into asyncio's write buffer, no
+    thread hop per slice (~0.5 s of CPU per GiB here). The range was read moments before to be hashed,
+    so ``sendfile`` finds it in the page cache rather than waiting on the disk. Over TLS, or on an
+    event loop without ``sendfile``, the range goes out in slices read in a worker thread.
+    """
+
+    def __init__(self, part: FileRange) -> None:
+        super().__init__(part, size=len(part))
+        self._part = part
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        raise TypeError("a file range is sent, never decoded")
+
+    async def write(self, writer: Any) -> None:
+        await self.write_with_length(writer, None)
+
+    async def write_with_length(self, writer: Any, content_length: int | None) -> None:
+        part = self._part
+        transport = writer.transport
+        if transport is not None and transport.get_extra_info("sslcontext") is None:
+            writer.send_headers()
+            try:
+                sent = await asyncio.get_running_loop().sendfile(
+                    transport, part.file, part.offset, part.length, fallback=False
+                )
+            except (NotImplementedError, RuntimeError):
+                pass  # raised before anything is sent: this loop or transport cannot sendfile
+            else:
+                if sent != part.length:
+                    raise StorageError(
+                        f"the source file shrank while it was being uploaded ({sent} of {part.length} bytes)"
+                    )
+                return
+        async for piece in _slices(part):
+            await writer.write(piece)
+
+
 async def _slices(part: Part) -> AsyncIterator[bytes | memoryview]:
     if isinstance(part, memoryview):
         for start in range(0, len(part), SEND_CHUNK):
@@ -176,7 +219,8 @@ def _send_view(request: Any, **_: Any) -> None:
     # take at once is copied into asyncio's buffer, a second copy of each part in flight. In slices,
     # aiohttp waits for the buffer to drain between them (Content-Length is set, so not chunked).
     if isinstance(request.body, PartBody):
-        request.body = _slices(request.body.part)
+        part = request.body.part
+        request.body = _FileRangePayload(part) if isinstance(part, FileRange) else _slices(part)
 
 
 def prepare_client(client: Any) -> None:

@@ -119,7 +119,7 @@ class FileRange:
     cost ``concurrency * part_size``. A file changed between the two reads fails its CRC32 at S3.
     """
 
-    fd: int
+    file: BinaryIO
     offset: int
     length: int
 
@@ -129,7 +129,7 @@ class FileRange:
     def read_slice(self, start: int) -> bytes:
         """The ``RANGE_CHUNK`` (or fewer, at the end) bytes at ``start`` within the range."""
         want = min(RANGE_CHUNK, self.length - start)
-        data = os.pread(self.fd, want, self.offset + start)
+        data = os.pread(self.file.fileno(), want, self.offset + start)
         if len(data) != want:
             raise StorageError(f"the source file shrank while it was being uploaded ({len(data)} of {want} bytes)")
         return data
@@ -180,7 +180,7 @@ class FileReader:
             if n == 0:
                 return EMPTY
         if self._offset is not None and self._left is not None:
-            part: Part = FileRange(self._file.fileno(), self._offset, n)
+            part: Part = FileRange(self._file, self._offset, n)
             self._offset += n
             self._left -= n
             return part

@@ -1,4 +1,4 @@
-"""Small PUTs take a lean path (botocore's signer and pool, not its pipeline); results match botocore's."""
+"""Small PUTs take a lean path (our SigV4 signer, botocore's pool, not its pipeline); results match botocore's."""
 
 from __future__ import annotations
 
@@ -6,13 +6,51 @@ import base64
 import hashlib
 import zlib
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from aiohttp import web
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from aiostorage import AsyncS3Store, BucketNotFound, InvalidArgument, StoreSettings
+from aiostorage.transfer.sigv4 import sign
 from tests.conftest import RequestCounter, free_port, unique_name
+
+
+@pytest.mark.parametrize("token", [None, "session/token+="])
+@pytest.mark.parametrize(
+    ("host", "path"),
+    [("127.0.0.1:9000", "/bucket/dir/with%20space%2Bplus/%D0%BA%D0%BB.txt"), ("b.s3.eu-west-1.amazonaws.com", "/k~")],
+)
+def test_signature_matches_botocore(token: str | None, host: str, path: str) -> None:
+    body = b"signed payload"
+    headers = {
+        "Content-Type": "text/plain",
+        "x-amz-meta-owner": "  ana   and  bo ",
+        "x-amz-checksum-crc32": base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode(),
+        "x-amz-sdk-checksum-algorithm": "CRC32",
+    }
+    request = AWSRequest(method="PUT", url=f"http://{host}{path}", data=body, headers=dict(headers))
+    S3SigV4Auth(Credentials("AKID", "secret/key", token), "s3", "eu-west-1").add_auth(request)
+    stamp = request.headers["X-Amz-Date"]
+    ours = sign(
+        method="PUT",
+        host=host,
+        path=path,
+        headers={**headers, "User-Agent": "not signed"},
+        payload_sha256=hashlib.sha256(body).hexdigest(),
+        access_key="AKID",
+        secret_key="secret/key",
+        token=token,
+        region="eu-west-1",
+        now=datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC),
+    )
+    assert ours["authorization"] == request.headers["Authorization"]
+    assert ours["x-amz-content-sha256"] == request.headers["X-Amz-Content-SHA256"]
+    assert ours.get("x-amz-security-token") == token
 
 
 async def test_put_bytes_takes_the_lean_path(store: AsyncS3Store, s3: Any) -> None:

@@ -1,11 +1,11 @@
-"""A lean PutObject for small objects: botocore's SigV4 signer and connection pool, not its pipeline.
+"""A lean PutObject for small objects: botocore's credentials and connection pool, not its pipeline.
 
 botocore spends ~2-3 ms of CPU on every PutObject before any byte is sent: the endpoint rule set is
 evaluated afresh for every key (about a third of it), the user agent is rebuilt, and the request passes
 through a dozen event hooks. For many small objects that CPU, not the network, sets the pace. This path
 resolves the bucket's URL once (through botocore, by presigning a probe URL: addressing style, region
-and custom endpoints are botocore's answer), then signs each request with botocore's ``S3SigV4Auth``
-(the payload's SHA-256 always signed, over HTTP and HTTPS alike) and sends it on the client's own
+and custom endpoints are botocore's answer), then signs each request itself (``sigv4.py``: the payload's
+SHA-256 always signed, over HTTP and HTTPS alike) and sends it through the client's own HTTP session and
 connection pool, with S3 verifying a CRC32 checksum header as botocore would send it.
 
 Only plain bucket names with SigV4 take this path (no access point ARNs, no directory buckets, no
@@ -15,16 +15,18 @@ Object Lambda); a redirect to another region falls back to botocore, which knows
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from botocore.auth import S3SigV4Auth
-from botocore.awsrequest import AWSRequest
 from botocore.exceptions import ClientError, NoCredentialsError
 from zlib_ng import zlib_ng
 
 from .._context import S3Context
+from .sigv4 import sign
 
 __all__ = ["LeanPut", "lean_put_supported"]
 
@@ -35,6 +37,17 @@ _SPECIAL_SUFFIXES = ("--x-s3", "--ol-s3", "-s3alias")
 _REDIRECT_STATUSES = frozenset({301, 307})
 _REDIRECT_CODES = frozenset({"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"})
 _ERROR_FIELD = re.compile(rb"<(Code|Message)>([^<]*)</\1>")
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """What aiobotocore's HTTP session reads of a request: no ``AWSRequest`` and its slow header class."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes
+    stream_output: bool = False
 
 
 class RedirectError(Exception):
@@ -80,16 +93,16 @@ class LeanPut:
         """
         client = self._ctx.client
         scheme, host, path = await self._bucket_url()
-        url = urlunsplit((scheme, host, path + quote(key, safe="/~"), "", ""))
+        path += quote(key, safe="/~")
         credentials = client._request_signer._credentials
         if credentials is None:
             raise NoCredentialsError()
         frozen = await credentials.get_frozen_credentials()
         checksum = base64.b64encode(zlib_ng.crc32(body).to_bytes(4, "big")).decode()
-        request = AWSRequest(
+        signed = sign(
             method="PUT",
-            url=url,
-            data=body,
+            host=host,
+            path=path,
             headers={
                 **headers,
                 "Content-Length": str(len(body)),
@@ -97,9 +110,15 @@ class LeanPut:
                 "x-amz-sdk-checksum-algorithm": "CRC32",
                 "User-Agent": self._user_agent,
             },
+            payload_sha256=hashlib.sha256(body).hexdigest(),
+            access_key=frozen.access_key,
+            secret_key=frozen.secret_key,
+            token=frozen.token,
+            region=client.meta.region_name,
+            now=datetime.now(UTC),
         )
-        S3SigV4Auth(frozen, "s3", client.meta.region_name).add_auth(request)
-        response = await client._endpoint.http_session.send(request.prepare())
+        url = urlunsplit((scheme, host, path, "", ""))
+        response = await client._endpoint.http_session.send(_Request("PUT", url, signed, body))
         content: bytes = await response.content
         status: int = response.status_code
         answer = {name.lower(): value for name, value in response.headers.items()}

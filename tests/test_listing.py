@@ -213,6 +213,22 @@ def test_split_points_cover_the_rest_in_order() -> None:
     assert len(split_points("", "zz", None, [chr(c) for c in range(0x100, 0x400)], delimiter=None)) == 64
 
 
+def test_split_points_find_keys_that_share_a_long_stem() -> None:
+    """A counter under a long stem: cuts go where the keys vary, not right after the prefix."""
+    names = [f"flat/object-{n:07d}.bin" for n in range(1000)]
+    points = split_points("flat/", names[-1], None, names, delimiter=None)
+    assert {"flat/object-0001", "flat/object-001", "flat/object-01", "flat/object-1"} <= set(points)
+    assert not [point for point in points if point.startswith("flat/object-0000")]  # nothing inside the page
+    later = [f"flat/object-{n:07d}.bin" for n in range(1000, 100_000, 997)]
+    pieces = [names[-1], *points, None]
+    # Every later key falls in exactly one piece, and the 100 thousands are spread over many pieces.
+    owners = [
+        next(i for i in range(len(pieces) - 1) if pieces[i] < key and (pieces[i + 1] is None or key <= pieces[i + 1]))
+        for key in later
+    ]
+    assert len(set(owners)) >= 10
+
+
 def test_parse_list_page_decodes_and_checks() -> None:
     body = (
         b'<?xml version="1.0" encoding="UTF-8"?>'

@@ -41,19 +41,32 @@ def split_points(
     ``delimiter`` no boundary holds it past ``prefix``, so no boundary falls inside a common prefix (which
     would then be reported by two pieces).
     """
+    names = list(names)
     alphabet = sorted(set("".join(name[len(prefix) :] for name in names)) - {delimiter or ""})
     start = len(prefix)
     if upto is not None:
         start = max(start, _shared_length(last, upto))
+    # The page's own keys vary from ``deepest`` on, so the keys after it differ from ``last`` there or
+    # above. The cuts at ``start`` (coarse: they reach the far end of the range) come first, then cuts
+    # from ``deepest`` up, one character shallower at a time, while they fit. For keys with a long shared
+    # stem (``flat/object-0000999.bin``) these find ``...0001``, ``...001``, where cuts at ``start`` miss.
+    deepest = max(start, min(_shared_length(min(names, default=last), last), len(last)))
+    # Deep cuts use the characters seen where the page's keys vary (digits, for a counter), not those
+    # of the shared stem or a suffix like ``.bin``, which would only make empty pieces.
+    varying = sorted({name[deepest] for name in names if len(name) > deepest} - {delimiter or ""}) or alphabet
     points: set[str] = set()
-    for depth in (start, start + 1):
+    for depth in (start, *range(deepest, start, -1)):
         if depth > len(last):
-            break
+            continue
         stem = last[:depth]
         if delimiter and delimiter in stem[len(prefix) :]:
-            break
+            continue
         floor = last[depth] if depth < len(last) else ""
-        points.update(stem + char for char in alphabet if char > floor)
+        chars = alphabet if depth == start else varying
+        cuts = {stem + char for char in chars if char > floor and (upto is None or stem + char < upto)}
+        if points and len(points | cuts) > limit:
+            break
+        points |= cuts
     ordered = sorted(point for point in points if upto is None or point < upto)
     if len(ordered) <= limit:
         return ordered

@@ -23,7 +23,7 @@ from botocore.exceptions import SSLError
 
 from aiostorage import AsyncS3Store, StoreSettings, TransferError
 from tests.conftest import ODD_KEYS, TLSEndpoint
-from tests.tls_proxy import RequestHead
+from tests.tls_proxy import RequestHead, TLSProxy, self_signed_certificate
 
 MiB = 1024 * 1024
 PART = 5 * MiB
@@ -266,3 +266,22 @@ async def test_an_untrusted_certificate_is_refused(
         assert any(isinstance(cause, SSLError) for cause in ssl_causes(raised))
     assert tls_endpoint.proxy.heads_for(bucket) == []
     assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+
+
+async def test_a_certificate_for_another_host_is_refused(
+    bucket: str, settings: StoreSettings, endpoint_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Trusted, but issued for another address: boto3 refuses it, and so must we (aiohttp checks no names).
+    cert, key = self_signed_certificate(tmp_path, ip="192.0.2.1")
+    proxy = TLSProxy(endpoint_url, cert, key)
+    proxy.start()
+    try:
+        monkeypatch.setenv("AWS_CA_BUNDLE", str(cert))
+        async with AsyncS3Store(bucket, settings=settings_for(settings, proxy.url, max_attempts=1)) as store:
+            with pytest.raises(TransferError, match="IP address mismatch"):
+                await store.put_bytes("refused", b"secret")
+            with pytest.raises(TransferError, match="IP address mismatch"):
+                await store.head("refused")
+    finally:
+        proxy.stop()
+    assert proxy.heads == []

@@ -175,13 +175,10 @@ class TLSProxy:
         relays: set[asyncio.Task[None]] = set()
 
         async def accept(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
-            task = asyncio.current_task()
-            assert task is not None
-            relays.add(task)
-            try:
-                await self._relay(client_reader, client_writer)
-            finally:
-                relays.discard(task)
+            # A task of our own: asyncio (3.11) logs an error for a cancelled connection callback.
+            relay = asyncio.create_task(self._relay(client_reader, client_writer))
+            relays.add(relay)
+            relay.add_done_callback(relays.discard)
 
         server = await asyncio.start_server(accept, "127.0.0.1", 0, ssl=self._context)
         self.port = server.sockets[0].getsockname()[1]

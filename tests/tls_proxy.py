@@ -157,6 +157,8 @@ class TLSProxy:
         self._thread.join(_STOP_TIMEOUT)
         if self._thread.is_alive():
             raise RuntimeError("the TLS proxy thread did not stop")
+        if self._failure is not None:
+            raise RuntimeError("the TLS proxy failed") from self._failure
 
     def heads_for(self, bucket: str) -> list[RequestHead]:
         """The heads of the requests sent to ``bucket`` (path-style), in the order they arrived."""

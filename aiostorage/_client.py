@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from functools import cache
 from typing import Any, Literal
 
 import aioboto3
+from aiobotocore.config import AioConfig
+from aiobotocore.httpsession import AIOHTTPSession
 from aiobotocore.session import AioSession
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError
 from botocore.loaders import Loader, create_loader
 
@@ -17,6 +19,20 @@ from ._exceptions import ConfigError
 from ._settings import StoreSettings
 
 __all__ = ["create_client"]
+
+
+class _HostCheckingSession(AIOHTTPSession):  # type: ignore[misc]
+    """aiobotocore's HTTP session, also checking that the server's certificate names the host connected to.
+
+    botocore builds its TLS context as urllib3 does, without the name check, because urllib3 checks the
+    name itself; aiohttp never does. Without this, any certificate a trusted CA signed, for any host,
+    would be accepted (boto3 refuses it).
+    """
+
+    def _get_ssl_context(self) -> ssl.SSLContext:
+        context: ssl.SSLContext = super()._get_ssl_context()
+        context.check_hostname = True
+        return context
 
 
 @cache
@@ -52,7 +68,8 @@ async def create_client(
     if addressing == "auto" and settings.endpoint_url:
         # Local servers and most S3-compatible stores are reached by IP or a bare host name.
         addressing = "path"
-    config = Config(
+    config = AioConfig(
+        http_session_cls=_HostCheckingSession,
         region_name=settings.region,
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,

@@ -8,13 +8,14 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
 from aiostorage import AsyncS3Store, StoreSettings
+from tests.tls_proxy import TLSProxy, tls_proxy
 
 # Tests never read a developer's AWS setup, and never reach AWS.
 for _name in list(os.environ):
@@ -166,3 +167,20 @@ def inject_error(client: Any, operation: str, code: str, status: int, times: int
     service = client.meta.service_model.service_name
     client.meta.events.register(f"before-call.{service}.{operation}", hook)
     return calls
+
+
+class TLSEndpoint(NamedTuple):
+    url: str
+    ca_bundle: str
+    proxy: TLSProxy
+
+
+@pytest.fixture(scope="session")
+def tls_endpoint(endpoint_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TLSEndpoint]:
+    """HTTPS in front of the moto server: a TLS-terminating proxy on loopback with a self-signed certificate.
+
+    Clients trust it through ``AWS_CA_BUNDLE=tls_endpoint.ca_bundle``; ``tls_endpoint.proxy.heads_for(bucket)``
+    shows the requests as they went over the wire.
+    """
+    with tls_proxy(endpoint_url, tmp_path_factory.mktemp("tls")) as (proxy, ca_bundle):
+        yield TLSEndpoint(url=proxy.url, ca_bundle=str(ca_bundle), proxy=proxy)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ParamValidationError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ParamValidationError, SSLError
 
 __all__ = [
     "AccessDenied",
@@ -19,6 +20,7 @@ __all__ = [
     "StorageError",
     "TransferError",
     "error_code",
+    "is_certificate_error",
     "map_errors",
 ]
 
@@ -122,6 +124,13 @@ def error_code(exc: ClientError) -> str:
     return str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
 
 
+def is_certificate_error(exc: BaseException) -> bool:
+    """Whether the server's TLS certificate was refused: a setup matter, never worth another attempt."""
+    # aiohttp's certificate error is an ssl.SSLCertVerificationError too; botocore wraps it in SSLError.
+    cause = exc.kwargs.get("error") if isinstance(exc, SSLError) else exc
+    return isinstance(cause, ssl.SSLCertVerificationError)
+
+
 def translate(exc: BaseException, *, operation: str, bucket: str | None = None, key: str | None = None) -> StorageError:
     """Our exception for a lower layer's one (not raised: the caller chains it)."""
     if isinstance(exc, StorageError):
@@ -133,6 +142,14 @@ def translate(exc: BaseException, *, operation: str, bucket: str | None = None, 
         message = exc.response.get("Error", {}).get("Message") or code
         cls = _CODE_TO_ERROR.get(code, StorageError)
         return cls(f"{context}: {code}: {message}", bucket=bucket, key=key, operation=operation, code=code)
+    if is_certificate_error(exc):
+        return ConfigError(
+            f"{context}: the server's TLS certificate was refused ({exc}); if it is signed by your own CA, "
+            "point AWS_CA_BUNDLE at that CA's certificate",
+            bucket=bucket,
+            key=key,
+            operation=operation,
+        )
     if isinstance(exc, NoCredentialsError):
         return ConfigError(
             f"{context}: no AWS credentials found (set them in StoreSettings or the environment)",

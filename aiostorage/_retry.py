@@ -24,7 +24,7 @@ from botocore.exceptions import (
     ResponseStreamingError,
 )
 
-from ._exceptions import StorageError, TransferError, error_code, translate
+from ._exceptions import StorageError, TransferError, error_code, is_certificate_error, translate
 
 __all__ = ["Retrying", "allow_time_for", "is_retryable"]
 
@@ -84,6 +84,8 @@ def is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, ClientError):
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         return error_code(exc) in _RETRYABLE_CODES or status in _RETRYABLE_STATUSES
+    if is_certificate_error(exc):
+        return False
     return isinstance(
         exc,
         ConnectionError

@@ -340,10 +340,10 @@ def table(title: str, unit: str, amount: int, results: dict[str, list[tuple[floa
         for name, runs in results.items()
     }
     print(f"\n{title}")
-    print(f"{'client':<34}{'median s':>10}{unit + '/s':>12}{'CPU s':>9}{'ours vs it':>12}")
+    print(f"{'client':<38}{'median s':>10}{unit + '/s':>12}{'CPU s':>9}{'ours vs it':>12}")
     for name, (seconds, cpu) in medians.items():
         ratio = "" if name == ours else f"{seconds / medians[ours][0]:.2f}x"
-        print(f"{name:<34}{seconds:>10.2f}{amount / seconds:>12.0f}{cpu:>9.2f}{ratio:>12}")
+        print(f"{name:<38}{seconds:>10.2f}{amount / seconds:>12.0f}{cpu:>9.2f}{ratio:>12}")
     peers = {name: s for name, (s, _) in medians.items() if not name.startswith("aiostorage")}
     if peers:
         best = min(peers, key=peers.__getitem__)

@@ -1,9 +1,11 @@
 """Listing many keys and putting many small objects: aiostorage against boto3, aioboto3, s3fs and obstore.
 
 Three servers: the latency-bound simulator (``benchmarks/simulator.py``, a child process, 50 ms a
-request: where concurrency counts, as on S3), moto (in this process, seeded through its backend) and
-s3rver (a child process). Every figure is a median over ``--rounds``; ratios are of medians measured
-in this one run. "CPU" is this process's CPU time (with moto, its server threads' too).
+request: where concurrency counts, as on S3), moto (a child process, ``benchmarks/moto_seeded.py``,
+seeded through its backend before it serves) and s3rver (a child process). Every figure is a median
+over ``--rounds``; ratios are of medians measured in this one run. "CPU" is the client's own CPU time
+(this process's): every server runs in a process of its own, so none of its CPU is counted and none
+of it competes with the client for this process's GIL.
 
     python -m benchmarks.bench_listing [--rounds 5] [--servers simulator,moto,s3rver]
 """
@@ -16,6 +18,7 @@ import concurrent.futures
 import logging
 import os
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -28,7 +31,7 @@ import boto3
 from botocore.config import Config
 
 from aiostorage import AsyncS3Store, StoreSettings
-from benchmarks.servers import Server, child_process, free_port, moto_server, s3rver_available, s3rver_server
+from benchmarks.servers import Server, child_process, free_port, s3rver_available, s3rver_server
 from benchmarks.simulator import tree_keys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -99,13 +102,43 @@ def boto3_client(server: Server) -> Any:
     )
 
 
-def seed_moto(workload: Workload) -> None:
-    from moto.core import DEFAULT_ACCOUNT_ID
-    from moto.s3.models import s3_backends
+@contextmanager
+def seeded_moto_server(workload: Workload) -> Iterator[Server]:
+    """moto in a child process (``benchmarks/moto_seeded.py``), seeded through its backend before it serves."""
+    port = free_port()
+    with child_process(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.moto_seeded",
+            "--port",
+            str(port),
+            "--bucket",
+            LIST_BUCKET,
+            "--bucket",
+            PUT_BUCKET,
+            "--tree",
+            str(workload.prefixes),
+            str(workload.per_prefix),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=None,
+    ) as process:
+        assert process.stdout is not None
+        ready = process.stdout.readline().decode()  # "serving N keys", or nothing if the child died
+        if ready != f"serving {workload.keys} keys\n":
+            raise RuntimeError(f"moto did not start seeded with {workload.keys:,} keys: {ready!r}")
+        server = Server("moto", f"http://127.0.0.1:{port}", "testing", "testing")
+        check_seeded(server, workload)
+        yield server
 
-    backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
-    for key in tree_keys(workload.prefixes, workload.per_prefix):
-        backend.put_object(LIST_BUCKET, key, b"")
+
+def check_seeded(server: Server, workload: Workload) -> None:
+    """The list bucket holds exactly the workload's keys, counted over HTTP before any timing."""
+    count = list_boto3(server)
+    if count != workload.keys:
+        raise RuntimeError(f"{server.name} lists {count:,} keys, expected {workload.keys:,}")
 
 
 def seed_by_puts(server: Server, workload: Workload) -> None:
@@ -307,10 +340,10 @@ def table(title: str, unit: str, amount: int, results: dict[str, list[tuple[floa
         for name, runs in results.items()
     }
     print(f"\n{title}")
-    print(f"{'client':<34}{'median s':>10}{unit + '/s':>12}{'CPU s':>9}{'ours vs it':>12}")
+    print(f"{'client':<38}{'median s':>10}{unit + '/s':>12}{'CPU s':>9}{'ours vs it':>12}")
     for name, (seconds, cpu) in medians.items():
         ratio = "" if name == ours else f"{seconds / medians[ours][0]:.2f}x"
-        print(f"{name:<34}{seconds:>10.2f}{amount / seconds:>12.0f}{cpu:>9.2f}{ratio:>12}")
+        print(f"{name:<38}{seconds:>10.2f}{amount / seconds:>12.0f}{cpu:>9.2f}{ratio:>12}")
     peers = {name: s for name, (s, _) in medians.items() if not name.startswith("aiostorage")}
     if peers:
         best = min(peers, key=peers.__getitem__)
@@ -385,11 +418,7 @@ def main() -> None:
             with simulator_server(workload, args.delay, flat) as server:
                 bench_server(server, workload, args.rounds, only, set(args.parts.split(",")), flat)
         elif name == "moto":
-            with moto_server() as server:
-                client = boto3_client(server)
-                client.create_bucket(Bucket=LIST_BUCKET)
-                client.create_bucket(Bucket=PUT_BUCKET)
-                seed_moto(workload)
+            with seeded_moto_server(workload) as server:
                 bench_server(server, workload, args.rounds, only, set(args.parts.split(",")))
         elif name == "s3rver":
             if not s3rver_available():

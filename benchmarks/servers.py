@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from moto.server import ThreadedMotoServer
-
 ROOT = Path(__file__).resolve().parent.parent
 S3RVER_BIN = ROOT / ".bench" / "node_modules" / ".bin" / "s3rver"
 
@@ -82,18 +80,6 @@ def child_process(command: list[str], **popen: Any) -> Iterator[subprocess.Popen
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
-
-
-@contextmanager
-def moto_server() -> Iterator[Server]:
-    """moto's server in this process (its threads share our cores, like a sidecar would)."""
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield Server("moto", f"http://127.0.0.1:{port}", "testing", "testing")
-    finally:
-        server.stop()
 
 
 def s3rver_available() -> bool:
@@ -159,9 +145,6 @@ def s3rver_server(*, tls: bool = False) -> Iterator[Server]:
             _wait_until_answering(f"{scheme}://127.0.0.1:{port}/", insecure=tls)
             name = "s3rver-tls" if tls else "s3rver"
             yield Server(name, f"{scheme}://127.0.0.1:{port}", "S3RVER", "S3RVER", ca_bundle=ca_bundle)
-
-
-SERVERS = {"moto": moto_server, "s3rver": s3rver_server}
 
 
 @contextmanager

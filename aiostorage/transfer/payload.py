@@ -2,7 +2,7 @@
 
 botocore hashes an upload's body on the event loop: CRC32 for the flexible checksum and, over plain
 HTTP where SigV4 must sign the payload, SHA-256 as well (~8 ms of blocked loop per 8 MiB part here).
-We hash in a worker thread instead (zlib and hashlib release the GIL on large buffers) and hand the
+We hash in a worker thread instead (zlib-ng and hashlib release the GIL on large buffers) and hand the
 results to botocore: the CRC32 as ``ChecksumCRC32``, which botocore then does not recompute, and the
 SHA-256 through a signer that puts the precomputed digest in ``x-amz-content-sha256``. Every byte is
 still covered by the checksum and, over HTTP, by the signature: only where the hashing runs changes.
@@ -45,8 +45,8 @@ class PartBody:
     """A part as a body botocore accepts (it rejects memoryviews and knows nothing of file ranges).
 
     ``read``/``seek``/``tell`` exist for botocore's validation and any hashing it still does; just
-    before sending, the ``before-send`` hook swaps in the part's slices, which aiohttp writes as they
-    come: views without a copy, file ranges read in a worker thread.
+    before sending, the ``before-send`` hook swaps in what aiohttp really sends: a buffer's slices as
+    views without a copy, a file range as ``_FileRangePayload``.
     """
 
     def __init__(self, part: Part) -> None:

@@ -113,10 +113,11 @@ RANGE_CHUNK = 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class FileRange:
-    """A part of a file we opened, read in slices when hashed and again when sent, never held whole.
+    """A part of a file we opened, read in slices when hashed, never held whole.
 
-    Reading twice costs a copy from the page cache; holding every part in flight in memory would
-    cost ``concurrency * part_size``. A file changed between the two reads fails its CRC32 at S3.
+    It is sent from the file as well: with ``sendfile`` over plain HTTP, read again in slices over TLS
+    (``payload.py``). Holding every part in flight in memory instead would cost ``concurrency *
+    part_size``. A file changed between hashing and sending fails its checksum at S3.
     """
 
     file: BinaryIO

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
 
@@ -14,25 +15,56 @@ from aiobotocore.httpsession import AIOHTTPSession
 from aiobotocore.session import AioSession
 from botocore.exceptions import BotoCoreError
 from botocore.loaders import Loader, create_loader
+from yarl import URL
 
 from ._exceptions import ConfigError
 from ._settings import StoreSettings
 
-__all__ = ["create_client"]
+__all__ = ["HTTPSession", "PlainResponse", "create_client"]
 
 
-class _HostCheckingSession(AIOHTTPSession):  # type: ignore[misc]
-    """aiobotocore's HTTP session, also checking that the server's certificate names the host connected to.
+class HTTPSession(AIOHTTPSession):  # type: ignore[misc]
+    """aiobotocore's HTTP session, checking certificate names, with a plain send for the lean PUT.
 
     botocore builds its TLS context as urllib3 does, without the name check, because urllib3 checks the
-    name itself; aiohttp never does. Without this, any certificate a trusted CA signed, for any host,
-    would be accepted (boto3 refuses it).
+    name itself; aiohttp never does. Without the check here, any certificate a trusted CA signed, for
+    any host, would be accepted (boto3 refuses it).
     """
 
     def _get_ssl_context(self) -> ssl.SSLContext:
         context: ssl.SSLContext = super()._get_ssl_context()
         context.check_hostname = True
         return context
+
+    async def send_plain(self, method: str, url: str, headers: dict[str, str], body: bytes) -> PlainResponse:
+        """One request on this session's pool and proxy settings, answered with status, headers, body.
+
+        ``send`` wraps the exchange in botocore's request and response classes, whose ``email``-based
+        headers cost more CPU than the rest of a small PUT. Network errors are aiohttp's own, which
+        the retry loop treats as transient like botocore's.
+        """
+        proxy = self._proxy_config.proxy_url_for(url) or None
+        session = await self._get_session(proxy)
+        async with session.request(
+            method,
+            URL(url, encoded=True),
+            headers={**headers, "Accept-Encoding": "identity"},
+            data=body,
+            proxy=proxy,
+            proxy_headers=self._proxy_config.proxy_headers_for(url) if proxy else None,
+        ) as response:
+            content = await response.read()
+            answer = {name.decode().lower(): value.decode() for name, value in response.raw_headers}
+            return PlainResponse(response.status, answer, content)
+
+
+@dataclass(frozen=True, slots=True)
+class PlainResponse:
+    """An answer to ``HTTPSession.send_plain``; header names in lower case."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
 
 
 @cache
@@ -69,7 +101,7 @@ async def create_client(
         # Local servers and most S3-compatible stores are reached by IP or a bare host name.
         addressing = "path"
     config = AioConfig(
-        http_session_cls=_HostCheckingSession,
+        http_session_cls=HTTPSession,
         region_name=settings.region,
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,

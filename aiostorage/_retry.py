@@ -137,13 +137,20 @@ class Retrying:
         deadline = attempt_timeout if attempt_timeout is not None else self.deadline_for(payload_bytes)
         for number in range(1, self.max_attempts + 1):
             try:
-                async with self.limiter:
+                try:
+                    # A free slot is taken without the loop pass `async with` costs (~15 us a request).
+                    self.limiter.acquire_nowait()
+                except anyio.WouldBlock:
+                    await self.limiter.acquire()
+                try:
                     with anyio.fail_after(deadline) as scope:
                         token = _attempt_scope.set(scope)
                         try:
                             return await attempt()
                         finally:
                             _attempt_scope.reset(token)
+                finally:
+                    self.limiter.release()
             except StorageError:
                 raise
             except Exception as exc:

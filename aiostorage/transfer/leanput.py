@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -25,6 +24,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from botocore.exceptions import ClientError, NoCredentialsError
 from zlib_ng import zlib_ng
 
+from .._client import HTTPSession
 from .._context import S3Context
 from .sigv4 import sign
 
@@ -37,17 +37,6 @@ _SPECIAL_SUFFIXES = ("--x-s3", "--ol-s3", "-s3alias")
 _REDIRECT_STATUSES = frozenset({301, 307})
 _REDIRECT_CODES = frozenset({"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"})
 _ERROR_FIELD = re.compile(rb"<(Code|Message)>([^<]*)</\1>")
-
-
-@dataclass(frozen=True, slots=True)
-class _Request:
-    """What aiobotocore's HTTP session reads of a request: no ``AWSRequest`` and its slow header class."""
-
-    method: str
-    url: str
-    headers: dict[str, str]
-    body: bytes
-    stream_output: bool = False
 
 
 class RedirectError(Exception):
@@ -117,14 +106,12 @@ class LeanPut:
             region=client.meta.region_name,
             now=datetime.now(UTC),
         )
-        url = urlunsplit((scheme, host, path, "", ""))
-        response = await client._endpoint.http_session.send(_Request("PUT", url, signed, body))
-        content: bytes = await response.content
-        status: int = response.status_code
-        answer = {name.lower(): value for name, value in response.headers.items()}
+        session: HTTPSession = client._endpoint.http_session
+        response = await session.send_plain("PUT", urlunsplit((scheme, host, path, "", "")), signed, body)
+        status, answer = response.status, response.headers
         if status < 300:
             return answer
-        fields = {name.decode(): value.decode() for name, value in _ERROR_FIELD.findall(content)}
+        fields = {name.decode(): value.decode() for name, value in _ERROR_FIELD.findall(response.body)}
         code = fields.get("Code") or str(status)
         if status in _REDIRECT_STATUSES or code in _REDIRECT_CODES:
             raise RedirectError(code)

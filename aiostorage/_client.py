@@ -31,6 +31,10 @@ class HTTPSession(AIOHTTPSession):  # type: ignore[misc]
     any host, would be accepted (boto3 refuses it).
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._plain_proxies: dict[str, str | None] = {}
+
     def _get_ssl_context(self) -> ssl.SSLContext:
         context: ssl.SSLContext = super()._get_ssl_context()
         context.check_hostname = True
@@ -43,7 +47,11 @@ class HTTPSession(AIOHTTPSession):  # type: ignore[misc]
         headers cost more CPU than the rest of a small PUT. Network errors are aiohttp's own, which
         the retry loop treats as transient like botocore's.
         """
-        proxy = self._proxy_config.proxy_url_for(url) or None
+        # Proxy settings (and NO_PROXY) depend on scheme and host only: parsed once per origin.
+        origin = url[: url.find("/", url.find("//") + 2)]
+        if origin not in self._plain_proxies:
+            self._plain_proxies[origin] = self._proxy_config.proxy_url_for(url) or None
+        proxy = self._plain_proxies[origin]
         session = await self._get_session(proxy)
         async with session.request(
             method,

@@ -1,0 +1,103 @@
+"""Upload a folder to a prefix: every file, under one concurrency budget, with a progress bar.
+
+    python examples/bulk_upload.py PATH [--prefix uploads/] [--concurrency 16]
+
+With ``AWS_S3_BUCKET_NAME`` set (and credentials, and ``AWS_ENDPOINT_URL`` for an S3-compatible
+server), the files go to that bucket. Without it, the script starts the embedded local server
+(``aiostorage.local``), uploads there, lists what arrived and stops the server: a dry run that
+touches no network but loopback.
+
+Files large and small share the budget: a 5 GiB file's parts and a thousand small files never exceed
+``--concurrency`` requests together. One failed file does not stop the others; they are listed at the
+end and the exit code is 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import anyio
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+from aiostorage import AsyncS3Store, BulkProgress, StorageError, StoreSettings
+from aiostorage.local import LocalServer
+
+
+def folder_pairs(folder: Path, prefix: str) -> list[tuple[Path, str]]:
+    """Every file under ``folder`` with its key: ``prefix`` plus the path relative to the folder."""
+    return [
+        (path, prefix + path.relative_to(folder).as_posix()) for path in sorted(folder.rglob("*")) if path.is_file()
+    ]
+
+
+async def upload_folder(store: AsyncS3Store, folder: Path, prefix: str, concurrency: int, console: Console) -> int:
+    pairs = await anyio.to_thread.run_sync(folder_pairs, folder, prefix)
+    with Progress(
+        TextColumn("[bold]upload"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TextColumn("{task.fields[objects]}"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not console.is_terminal,
+    ) as bars:
+        task = bars.add_task("upload", total=None, objects="")
+
+        def show(event: BulkProgress) -> None:
+            bars.update(
+                task,
+                completed=event.bytes_done,
+                total=event.bytes_total,
+                objects=f"{event.objects_done}/{event.objects_total} files",
+            )
+
+        result = await store.upload_many(pairs, concurrency=concurrency, progress=show)
+    size = sum(item.result.size for item in result.succeeded if item.result is not None)
+    console.print(
+        f"uploaded {len(result.succeeded)} of {len(pairs)} files ({size:,} bytes) to s3://{store.bucket}/{prefix}"
+    )
+    for item in result.failed:
+        console.print(f"[red]failed[/red] {item.source}: {item.error}")
+    return 0 if result.ok else 1
+
+
+async def main(args: argparse.Namespace) -> int:
+    console = Console(soft_wrap=True)
+    folder = Path(args.path)
+    async with AsyncExitStack() as stack:
+        settings = StoreSettings()
+        local = not settings.bucket
+        if local:
+            server = await stack.enter_async_context(LocalServer())
+            settings = await server.provision(bucket="bulk-example")
+            console.print(f"no AWS_S3_BUCKET_NAME: uploading to a local server at {server.endpoint_url}")
+        store = await stack.enter_async_context(AsyncS3Store(settings=settings))
+        code = await upload_folder(store, folder, args.prefix, args.concurrency, console)
+        if local:
+            listed = [info async for info in store.list(args.prefix)]
+            console.print(f"the local bucket holds {len(listed)} objects under {args.prefix!r}; it stops now")
+        return code
+
+
+def cli() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("path", help="the folder to upload")
+    parser.add_argument("--prefix", default="uploads/", help="key prefix (default: uploads/)")
+    parser.add_argument("--concurrency", type=int, default=16, help="requests in flight, all files together")
+    args = parser.parse_args()
+    if not Path(args.path).is_dir():
+        parser.error(f"{args.path} is not a folder")
+    try:
+        sys.exit(anyio.run(main, args))
+    except StorageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    cli()

@@ -72,8 +72,10 @@ async def test_list_matches_boto3_each_key_once(tree_store: AsyncS3Store, s3: An
     ]
     by_key = {obj["Key"]: obj for obj in expected}
     assert all(info.last_modified == by_key[info.key]["LastModified"] for info in listed)
-    # The fan-out went over the prefixes: root, 5 top-level and 30 second-level listings at least.
-    assert len(counter.sent) >= 36
+    # One undelimited page first (its 1,000 keys cover the root keys and the first prefixes), then the
+    # fan-out over the prefixes the rest lies in, in parallel.
+    assert "delimiter" not in counter.sent[0]
+    assert sum("delimiter=%2F" in request for request in counter.sent[1:]) >= 20
     assert counter.max_in_flight > 1
 
 
@@ -94,9 +96,9 @@ async def test_list_prefix_filter(tree_store: AsyncS3Store, s3: Any, ordered: bo
 
 @pytest.mark.parametrize("ordered", [False, True])
 async def test_list_flat_key_space_is_split(store: AsyncS3Store, s3: Any, ordered: bool) -> None:
-    """1,500 keys with no delimiter below the prefix: listed in parallel ranges, each key once."""
+    """2,500 keys with no delimiter below the prefix: past the first page, listed in parallel ranges, each once."""
     backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
-    keys = [f"flat/{n:05d}" for n in range(1500)]
+    keys = [f"flat/{n:05d}" for n in range(2500)]
     for key in keys:
         backend.put_object(store.bucket, key, b"x")
     counter = RequestCounter(store.client)
@@ -107,6 +109,29 @@ async def test_list_flat_key_space_is_split(store: AsyncS3Store, s3: Any, ordere
     # A sequential listing would be 2 requests in a row; ranges ran side by side.
     assert counter.max_in_flight > 1
     assert any("start-after" in request for request in counter.sent)
+
+
+async def test_a_listing_that_fits_one_page_takes_one_request(store: AsyncS3Store, s3: Any) -> None:
+    keys = [f"d{n % 7}/sub{n % 3}/k{n:03d}" for n in range(120)] + ["top.txt"]
+    await asyncio.gather(*(store.put_bytes(key, b"x") for key in keys))
+    counter = RequestCounter(store.client)
+    for ordered in (False, True):
+        listed = [info.key async for info in store.list(ordered=ordered)]
+        assert sorted(listed) == sorted(keys) and (not ordered or listed == sorted(keys))
+    assert len(counter.sent) == 2  # one per listing, where fanning out would take 1 + 7 + 21
+
+
+async def test_list_continues_inside_the_prefix_the_first_page_ended_in(store: AsyncS3Store, s3: Any) -> None:
+    """The first page ends deep inside a/b/: the rest of a/b/, a/ and the root each come exactly once."""
+    backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
+    keys = [f"a/b/k{n:04d}" for n in range(1200)] + ["a/a.txt", "a/c/x", "a/z", "b/y", "root.txt", "a/b/"]
+    for key in keys:
+        backend.put_object(store.bucket, key, b"x")
+    for ordered in (False, True):
+        listed = [info.key async for info in store.list(ordered=ordered)]
+        assert len(listed) == len(set(listed)) and sorted(listed) == sorted(keys)
+        if ordered:
+            assert listed == sorted(keys)
 
 
 async def test_list_empty_bucket(store: AsyncS3Store) -> None:

@@ -1,17 +1,18 @@
 """Concurrent listing: fan out over common prefixes and split long flat ranges, stream objects out.
 
-The work unit is a ``Span``: the keys under a prefix (listed with ``Delimiter="/"``), optionally only
-those in ``(after, upto]``. Listing a span yields its objects and new spans: one per common prefix, and,
-when a page comes back truncated, the rest of the span cut into ranges (``keyspace.split_points``), the
-first of which continues with the page's continuation token. Every key belongs to exactly one span, so
-every object is yielded exactly once.
+A listing starts with one page without a delimiter, which is the whole listing when it is not truncated;
+otherwise the rest fans out. The work unit is a ``Span``: the keys under a prefix (listed with
+``Delimiter="/"``), optionally only those in ``(after, upto]``. Listing a span yields its objects and
+new spans: one per common prefix, and, when a page comes back truncated, the rest of the span cut into
+ranges (``keyspace.split_points``), the first of which continues with the page's continuation token.
+Every key belongs to exactly one span, so every object is yielded exactly once.
 
 Unordered (the default), ``concurrency`` workers take spans from a queue and send each page's objects to
-one bounded stream. Ordered, each span gets its own small stream of entries (objects and child spans,
-in key order) and the consumer walks them depth first, draining a child span's stream where the child
-sits among its parent's keys; children are started ahead of the consumer, a bounded number at a time,
-so the ordered walk stays concurrent. Only requests take a slot of the limiter, never a task waiting
-for its consumer, so the walk cannot deadlock.
+one bounded stream. Ordered, each span gets its own small stream of entries (objects and child spans, in
+key order) and the consumer walks them depth first, draining a child span's stream where the child sits
+among its parent's keys; children are started ahead of the consumer, a bounded number at a time, so the
+ordered walk stays concurrent. Only requests take a slot of the limiter, never a task waiting for its
+consumer, so the walk cannot deadlock.
 """
 
 from __future__ import annotations
@@ -67,19 +68,29 @@ async def walk_span(ctx: S3Context, span: Span, limiter: anyio.CapacityLimiter, 
     is handed out as ranges, the first resuming from the page's continuation token.
     """
     token = span.token
+    after = span.after
+    # An ``after`` below this level (the first page's last key, ``a/b/c``) is not given as StartAfter:
+    # whether the common prefix holding it (``a/``) is still reported is not something to rely on. The
+    # level is listed from its start instead, dropping what ``after`` already covered.
+    deep = after is not None and DELIMITER in after[len(span.prefix) :]
     while True:
         async with limiter:
             page = await fetch_page(
-                ctx, span.prefix, delimiter=DELIMITER, start_after=None if token else span.after, token=token
+                ctx, span.prefix, delimiter=DELIMITER, start_after=None if token or deep else after, token=token
             )
         objects, prefixes = page.objects, page.prefixes
+        if deep:
+            assert after is not None
+            objects = [info for info in objects if info.key > after]
+            prefixes = [prefix for prefix in prefixes if prefix > after or after.startswith(prefix)]
         finished = page.next_token is None
         if span.upto is not None:
             upto = span.upto
             objects = [info for info in objects if info.key <= upto]
             prefixes = [prefix for prefix in prefixes if prefix <= upto]
             finished = finished or len(objects) < len(page.objects) or len(prefixes) < len(page.prefixes)
-        children = [Span(prefix) for prefix in prefixes]
+        # The common prefix holding a deep ``after`` is listed after it too: its earlier keys are done.
+        children = [Span(prefix, after=after if deep and after.startswith(prefix) else None) for prefix in prefixes]
         entries: list[ObjectInfo | Span] = sorted([*objects, *children], key=_name) if children else [*objects]
         if finished:
             await emit(entries)
@@ -327,10 +338,24 @@ class ObjectListing:
             self._close()
 
 
+async def _list(
+    ctx: S3Context, prefix: str, concurrency: int, ordered: bool, out: MemoryObjectSendStream[list[ObjectInfo]]
+) -> None:
+    # One page without a delimiter first: a listing that fits in it (most folders) takes one request,
+    # where fanning out would take one per common prefix and a round trip more. Its keys are the first
+    # in key order; the fan-out then starts after the last of them.
+    page = await fetch_page(ctx, prefix, delimiter=None)
+    if page.objects:
+        await out.send(page.objects)
+    if page.next_token is None:
+        return
+    engine = _list_ordered if ordered else _list_unordered
+    await engine(ctx, Span(prefix, after=page.objects[-1].key), concurrency, out)
+
+
 def list_objects(ctx: S3Context, prefix: str, *, concurrency: int, ordered: bool) -> ObjectListing:
     """Every object under ``prefix`` exactly once; in key order with ``ordered``."""
-    engine = _list_ordered if ordered else _list_unordered
-    return ObjectListing(partial(engine, ctx, Span(prefix), concurrency))
+    return ObjectListing(partial(_list, ctx, prefix, concurrency, ordered))
 
 
 async def list_level(ctx: S3Context, prefix: str, delimiter: str) -> tuple[list[str], list[ObjectInfo]]:

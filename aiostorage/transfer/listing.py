@@ -72,17 +72,16 @@ async def walk_span(ctx: S3Context, span: Span, limiter: anyio.CapacityLimiter, 
     # An ``after`` below this level (the first page's last key, ``a/b/c``) is not given as StartAfter:
     # whether the common prefix holding it (``a/``) is still reported is not something to rely on. The
     # level is listed from its start instead, dropping what ``after`` already covered.
-    deep = after is not None and DELIMITER in after[len(span.prefix) :]
+    deep = after if after is not None and DELIMITER in after[len(span.prefix) :] else None
     while True:
         async with limiter:
             page = await fetch_page(
                 ctx, span.prefix, delimiter=DELIMITER, start_after=None if token or deep else after, token=token
             )
         objects, prefixes = page.objects, page.prefixes
-        if deep:
-            assert after is not None
-            objects = [info for info in objects if info.key > after]
-            prefixes = [prefix for prefix in prefixes if prefix > after or after.startswith(prefix)]
+        if deep is not None:
+            objects = [info for info in objects if info.key > deep]
+            prefixes = [prefix for prefix in prefixes if prefix > deep or deep.startswith(prefix)]
         finished = page.next_token is None
         if span.upto is not None:
             upto = span.upto
@@ -90,7 +89,7 @@ async def walk_span(ctx: S3Context, span: Span, limiter: anyio.CapacityLimiter, 
             prefixes = [prefix for prefix in prefixes if prefix <= upto]
             finished = finished or len(objects) < len(page.objects) or len(prefixes) < len(page.prefixes)
         # The common prefix holding a deep ``after`` is listed after it too: its earlier keys are done.
-        children = [Span(prefix, after=after if deep and after.startswith(prefix) else None) for prefix in prefixes]
+        children = [Span(prefix, after=deep if deep and deep.startswith(prefix) else None) for prefix in prefixes]
         entries: list[ObjectInfo | Span] = sorted([*objects, *children], key=_name) if children else [*objects]
         if finished:
             await emit(entries)

@@ -22,20 +22,14 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 import anyio
+from bulk_progress import progress_bar, report
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
-from aiostorage import AsyncS3Store, BulkProgress, ObjectInfo, StorageError, StoreSettings
+from aiostorage import AsyncS3Store, ObjectInfo, StorageError, StoreSettings
 from aiostorage.local import LocalServer
+from aiostorage.transfer.bulk import local_path_for
 
 MiB = 1024 * 1024
-
-
-def destination(dest: Path, prefix: str, key: str) -> Path | None:
-    """Where ``key`` goes below ``dest``, or ``None`` when it would escape it."""
-    relative = key.removeprefix(prefix).lstrip("/")
-    target = (dest / relative).resolve()
-    return target if relative and target.is_relative_to(dest.resolve()) else None
 
 
 async def seed(store: AsyncS3Store, prefix: str) -> None:
@@ -50,39 +44,15 @@ async def download_prefix(store: AsyncS3Store, dest: Path, prefix: str, concurre
     listed: list[ObjectInfo] = [info async for info in store.list(prefix)]
     pairs: list[tuple[ObjectInfo, Path]] = []
     for info in listed:
-        target = destination(dest, prefix, info.key)
+        target = local_path_for(dest, info.key.removeprefix(prefix))
         if target is None:
             console.print(f"[yellow]skipped[/yellow] {info.key}: it would land outside {dest}")
         else:
             pairs.append((info, target))
-    with Progress(
-        TextColumn("[bold]download"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TextColumn("{task.fields[objects]}"),
-        TimeRemainingColumn(),
-        console=console,
-        disable=not console.is_terminal,
-    ) as bars:
-        task = bars.add_task("download", total=None, objects="")
-
-        def show(event: BulkProgress) -> None:
-            bars.update(
-                task,
-                completed=event.bytes_done,
-                total=event.bytes_total,
-                objects=f"{event.objects_done}/{event.objects_total} objects",
-            )
-
+    with progress_bar(console, "download", "objects") as show:
         result = await store.download_many(pairs, concurrency=concurrency, progress=show)
-    size = sum(item.result.size for item in result.succeeded if item.result is not None)
-    console.print(
-        f"downloaded {len(result.succeeded)} of {len(pairs)} objects ({size:,} bytes) "
-        f"from s3://{store.bucket}/{prefix} to {dest}"
-    )
-    for item in result.failed:
-        console.print(f"[red]failed[/red] {item.source}: {item.error}")
+    done = f"downloaded {len(result.succeeded)} of {len(pairs)} objects"
+    report(console, result, done, f"from s3://{store.bucket}/{prefix} to {dest}")
     return 0 if result.ok and len(pairs) == len(listed) else 1
 
 

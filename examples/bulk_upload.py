@@ -20,10 +20,10 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 import anyio
+from bulk_progress import progress_bar, report
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
-from aiostorage import AsyncS3Store, BulkProgress, StorageError, StoreSettings
+from aiostorage import AsyncS3Store, StorageError, StoreSettings
 from aiostorage.local import LocalServer
 
 
@@ -36,33 +36,10 @@ def folder_pairs(folder: Path, prefix: str) -> list[tuple[Path, str]]:
 
 async def upload_folder(store: AsyncS3Store, folder: Path, prefix: str, concurrency: int, console: Console) -> int:
     pairs = await anyio.to_thread.run_sync(folder_pairs, folder, prefix)
-    with Progress(
-        TextColumn("[bold]upload"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TextColumn("{task.fields[objects]}"),
-        TimeRemainingColumn(),
-        console=console,
-        disable=not console.is_terminal,
-    ) as bars:
-        task = bars.add_task("upload", total=None, objects="")
-
-        def show(event: BulkProgress) -> None:
-            bars.update(
-                task,
-                completed=event.bytes_done,
-                total=event.bytes_total,
-                objects=f"{event.objects_done}/{event.objects_total} files",
-            )
-
+    with progress_bar(console, "upload", "files") as show:
         result = await store.upload_many(pairs, concurrency=concurrency, progress=show)
-    size = sum(item.result.size for item in result.succeeded if item.result is not None)
-    console.print(
-        f"uploaded {len(result.succeeded)} of {len(pairs)} files ({size:,} bytes) to s3://{store.bucket}/{prefix}"
-    )
-    for item in result.failed:
-        console.print(f"[red]failed[/red] {item.source}: {item.error}")
+    done = f"uploaded {len(result.succeeded)} of {len(pairs)} files"
+    report(console, result, done, f"to s3://{store.bucket}/{prefix}")
     return 0 if result.ok else 1
 
 

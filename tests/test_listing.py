@@ -111,6 +111,17 @@ async def test_list_flat_key_space_is_split(store: AsyncS3Store, s3: Any, ordere
     assert any("start-after" in request for request in counter.sent)
 
 
+@pytest.mark.parametrize("ordered", [False, True])
+async def test_concurrency_one_lists_full_pages_in_order(tree_store: AsyncS3Store, s3: Any, ordered: bool) -> None:
+    """With nothing to overlap, 3,000 keys in 30 prefixes take 3 full pages without a delimiter."""
+    counter = RequestCounter(tree_store.client)
+    listed = [info.key async for info in tree_store.list(concurrency=1, ordered=ordered)]
+    assert listed == [obj["Key"] for obj in oracle(s3, tree_store.bucket)]
+    assert len(counter.sent) == 3
+    assert not any("delimiter" in request for request in counter.sent)
+    assert counter.max_in_flight == 1
+
+
 async def test_a_listing_that_fits_one_page_takes_one_request(store: AsyncS3Store, s3: Any) -> None:
     keys = [f"d{n % 7}/sub{n % 3}/k{n:03d}" for n in range(120)] + ["top.txt"]
     await asyncio.gather(*(store.put_bytes(key, b"x") for key in keys))

@@ -1,10 +1,11 @@
 """Concurrent listing: fan out over common prefixes and split long flat ranges, stream objects out.
 
 A listing starts with one page without a delimiter, which is the whole listing when it is not truncated;
-otherwise the rest fans out. The work unit is a ``Span``: the keys under a prefix (listed with
-``Delimiter="/"``), optionally only those in ``(after, upto]``. Listing a span yields its objects and
-new spans: one per common prefix, and, when a page comes back truncated, the rest of the span cut into
-ranges (``keyspace.split_points``), the first of which continues with the page's continuation token.
+otherwise the rest fans out (with ``concurrency=1``, it goes on page by page without a delimiter). The
+work unit is a ``Span``: the keys under a prefix (listed with ``Delimiter="/"``), optionally only those
+in ``(after, upto]``. Listing a span yields its objects and new spans: one per common prefix, and, when
+a page comes back truncated, the rest of the span cut into ranges (``keyspace.split_points``), the first
+of which continues with the page's continuation token.
 Every key belongs to exactly one span, so every object is yielded exactly once.
 
 Unordered (the default), ``concurrency`` workers take spans from a queue and send each page's objects to
@@ -61,11 +62,11 @@ def _name(entry: ObjectInfo | Span) -> str:
     return entry.key if isinstance(entry, ObjectInfo) else entry.prefix
 
 
-async def walk_span(ctx: S3Context, span: Span, limiter: anyio.CapacityLimiter, *, split: bool, emit: Emit) -> None:
+async def walk_span(ctx: S3Context, span: Span, limiter: anyio.CapacityLimiter, *, emit: Emit) -> None:
     """List ``span`` page by page, handing each page's entries in key order to ``emit``.
 
-    With ``split``, a truncated page whose rest can be cut (``split_points``) ends this span: the rest
-    is handed out as ranges, the first resuming from the page's continuation token.
+    A truncated page whose rest can be cut (``split_points``) ends this span: the rest is handed out as
+    ranges, the first resuming from the page's continuation token.
     """
     token = span.token
     after = span.after
@@ -94,18 +95,17 @@ async def walk_span(ctx: S3Context, span: Span, limiter: anyio.CapacityLimiter, 
         if finished:
             await emit(entries)
             return
-        if split:
-            last = max(objects[-1].key if objects else "", prefixes[-1] if prefixes else "")
-            names = [info.key for info in objects] + prefixes
-            points = split_points(span.prefix, last, span.upto, names, delimiter=DELIMITER)
-            if points:
-                bounds = [last, *points, span.upto]
-                ranges = [
-                    Span(span.prefix, after=low, upto=high, token=page.next_token if index == 0 else None)
-                    for index, (low, high) in enumerate(itertools.pairwise(bounds))
-                ]
-                await emit([*entries, *ranges])
-                return
+        last = max(objects[-1].key if objects else "", prefixes[-1] if prefixes else "")
+        names = [info.key for info in objects] + prefixes
+        points = split_points(span.prefix, last, span.upto, names, delimiter=DELIMITER)
+        if points:
+            bounds = [last, *points, span.upto]
+            ranges = [
+                Span(span.prefix, after=low, upto=high, token=page.next_token if index == 0 else None)
+                for index, (low, high) in enumerate(itertools.pairwise(bounds))
+            ]
+            await emit([*entries, *ranges])
+            return
         await emit(entries)
         token = page.next_token
 
@@ -133,7 +133,7 @@ async def _list_unordered(
     async def worker() -> None:
         nonlocal outstanding
         async for span in spans_out:
-            await walk_span(ctx, span, limiter, split=concurrency > 1, emit=emit)
+            await walk_span(ctx, span, limiter, emit=emit)
             outstanding -= 1
             if outstanding == 0:
                 spans_in.close()
@@ -178,7 +178,7 @@ async def _list_ordered(
             await node.send.send(converted)
 
         with node.send:
-            await walk_span(ctx, node.span, limiter, split=concurrency > 1, emit=emit)
+            await walk_span(ctx, node.span, limiter, emit=emit)
 
     # Children not yet started, in the order found: started as read-ahead slots free up.
     waiting: deque[_Node] = deque()
@@ -346,6 +346,13 @@ async def _list(
     page = await fetch_page(ctx, prefix, delimiter=None)
     if page.objects:
         await out.send(page.objects)
+    if concurrency == 1:
+        # Nothing to overlap: the fewest requests win, i.e. full pages without a delimiter, in key order.
+        while page.next_token is not None:
+            page = await fetch_page(ctx, prefix, delimiter=None, token=page.next_token)
+            if page.objects:
+                await out.send(page.objects)
+        return
     if page.next_token is None:
         return
     engine = _list_ordered if ordered else _list_unordered

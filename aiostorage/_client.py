@@ -5,19 +5,19 @@ from __future__ import annotations
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
 
 import aioboto3
 from aiobotocore.config import AioConfig
-from aiobotocore.httpsession import AIOHTTPSession
+from aiobotocore.httpsession import AIOHTTPSession, get_cert_path
 from aiobotocore.session import AioSession
 from botocore.exceptions import BotoCoreError
 from botocore.loaders import Loader, create_loader
 from yarl import URL
 
 from ._exceptions import ConfigError
+from ._http1 import OriginPool, PlainResponse
 from ._settings import StoreSettings
 
 __all__ = ["HTTPSession", "PlainResponse", "create_client"]
@@ -34,6 +34,7 @@ class HTTPSession(AIOHTTPSession):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._plain_proxies: dict[str, str | None] = {}
+        self._origin_pools: dict[str, OriginPool] = {}
 
     def _get_ssl_context(self) -> ssl.SSLContext:
         context: ssl.SSLContext = super()._get_ssl_context()
@@ -41,17 +42,25 @@ class HTTPSession(AIOHTTPSession):  # type: ignore[misc]
         return context
 
     async def send_plain(self, method: str, url: str, headers: dict[str, str], body: bytes) -> PlainResponse:
-        """One request on this session's pool and proxy settings, answered with status, headers, body.
+        """One request with its body in memory, answered with status, headers and body.
 
         ``send`` wraps the exchange in botocore's request and response classes, whose ``email``-based
-        headers cost more CPU than the rest of a small PUT. Network errors are aiohttp's own, which
-        the retry loop treats as transient like botocore's.
+        headers cost more CPU than the rest of a small PUT, and aiohttp's own request machinery costs
+        as much again: without a proxy, the request goes through a lean pool of this session's own
+        (``_http1.py``), with the same TLS settings; through a proxy, aiohttp sends it. Network errors
+        are aiohttp's, which the retry loop treats as transient like botocore's.
         """
-        # Proxy settings (and NO_PROXY) depend on scheme and host only: parsed once per origin.
-        origin = url[: url.find("/", url.find("//") + 2)]
+        scheme, _, rest = url.partition("://")
+        netloc, _, path = rest.partition("/")
+        origin = f"{scheme}://{netloc}"
+        # Proxy settings (and NO_PROXY) depend on scheme and host only: looked up once per origin.
         if origin not in self._plain_proxies:
             self._plain_proxies[origin] = self._proxy_config.proxy_url_for(url) or None
         proxy = self._plain_proxies[origin]
+        if proxy is None:
+            pool = self._origin_pools.get(origin) or self._open_pool(origin)
+            lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+            return await pool.request(f"{method} /{path} HTTP/1.1\r\n{lines}\r\n".encode("latin-1"), body)
         session = await self._get_session(proxy)
         async with session.request(
             method,
@@ -59,20 +68,40 @@ class HTTPSession(AIOHTTPSession):  # type: ignore[misc]
             headers={**headers, "Accept-Encoding": "identity"},
             data=body,
             proxy=proxy,
-            proxy_headers=self._proxy_config.proxy_headers_for(url) if proxy else None,
+            proxy_headers=self._proxy_config.proxy_headers_for(url),
         ) as response:
             content = await response.read()
             answer = {name.decode().lower(): value.decode() for name, value in response.raw_headers}
             return PlainResponse(response.status, answer, content)
 
+    def _open_pool(self, origin: str) -> OriginPool:
+        parsed = URL(origin)
+        assert parsed.host is not None and parsed.port is not None
+        context = self._plain_ssl_context() if parsed.scheme == "https" else None
+        pool = OriginPool(parsed.host, parsed.port, context, max_idle=self._max_pool_connections)
+        self._origin_pools[origin] = pool
+        return pool
 
-@dataclass(frozen=True, slots=True)
-class PlainResponse:
-    """An answer to ``HTTPSession.send_plain``; header names in lower case."""
+    def _plain_ssl_context(self) -> ssl.SSLContext:
+        """The TLS context aiobotocore gives its connector when no proxy is used, with the same settings."""
+        if not self._verify:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            return context
+        context = self._get_ssl_context()
+        if self._cert_file:
+            context.load_cert_chain(self._cert_file, self._key_file)
+        ca_certs = get_cert_path(self._verify)
+        if ca_certs:
+            context.load_verify_locations(ca_certs, None, None)
+        return context
 
-    status: int
-    headers: dict[str, str]
-    body: bytes
+    async def close(self) -> None:
+        for pool in self._origin_pools.values():
+            pool.close()
+        self._origin_pools.clear()
+        await super().close()
 
 
 @cache

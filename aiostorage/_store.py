@@ -29,6 +29,7 @@ from ._retry import Retrying, allow_time_for
 from ._settings import StoreSettings
 from ._tasks import task_group
 from ._validate import (
+    check_attributes,
     check_byte_range,
     check_key,
     check_part_size,
@@ -155,7 +156,8 @@ class AsyncS3Store:
         attributes = self._attributes(key, content_type, metadata)
         meta: dict[str, str] = attributes["Metadata"]
         lean = self._lean
-        if lean is None or len(body) > LEAN_PUT_MAX or not all(map(str.isascii, [*meta, *meta.values()])):
+        plain = [attributes["ContentType"], *meta, *meta.values()]
+        if lean is None or len(body) > LEAN_PUT_MAX or not all(map(str.isascii, plain)):
             return await put_object(self.ctx, key, body, attributes=attributes)
         ctx = self.ctx
         small = bytes(body)
@@ -608,6 +610,7 @@ class AsyncS3Store:
 
     @staticmethod
     def _attributes(key: str, content_type: str | None, metadata: dict[str, str] | None) -> dict[str, Any]:
+        check_attributes(content_type, metadata)
         return {"ContentType": content_type or guess_content_type(key), "Metadata": metadata or {}}
 
     def _concurrency(self, override: int | None) -> int:

@@ -7,7 +7,15 @@ import mimetypes
 from ._exceptions import InvalidArgument
 from ._settings import MAX_PART_SIZE, MIN_PART_SIZE
 
-__all__ = ["check_byte_range", "check_key", "check_part_size", "check_positive", "check_prefix", "guess_content_type"]
+__all__ = [
+    "check_attributes",
+    "check_byte_range",
+    "check_key",
+    "check_part_size",
+    "check_positive",
+    "check_prefix",
+    "guess_content_type",
+]
 
 MAX_KEY_BYTES = 1024
 
@@ -32,6 +40,23 @@ def check_prefix(prefix: object) -> str:
     if not isinstance(prefix, str):
         raise InvalidArgument(f"prefix must be a str, got {type(prefix).__name__}")
     return check_key(prefix) if prefix else prefix
+
+
+def check_attributes(content_type: object, metadata: object) -> None:
+    """A content type and user metadata that can travel as HTTP headers (no line breaks to split them)."""
+    if content_type is not None and not isinstance(content_type, str):
+        raise InvalidArgument(f"content_type must be a str, got {type(content_type).__name__}")
+    if metadata is None:
+        fields: list[tuple[object, object]] = []
+    elif isinstance(metadata, dict):
+        fields = list(metadata.items())
+    else:
+        raise InvalidArgument(f"metadata must be a dict of str to str, got {type(metadata).__name__}")
+    for name, value in [("content_type", content_type or ""), *fields]:
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise InvalidArgument(f"metadata must map str to str, got {name!r}: {value!r}")
+        if any(char in text for text in (name, value) for char in "\r\n\0"):
+            raise InvalidArgument(f"a header cannot hold a line break or NUL: {name!r}: {value!r}")
 
 
 def check_byte_range(byte_range: tuple[int, int] | None) -> str | None:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from aiohttp import web
+from aiohttp import ClientSession, web
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
@@ -131,3 +131,54 @@ async def test_lean_put_hands_redirects_to_botocore(flaky: tuple[FlakyServer, St
         await store.put_bytes("a", b"1")
         await store.put_bytes("b", b"2")
     assert ["lean-put" in agent for agent in server.seen] == [True, False, False]
+
+
+async def test_header_breaking_metadata_is_refused_before_any_request(store: AsyncS3Store, s3: Any) -> None:
+    for metadata, content_type in (({"a": "x\r\nx-amz-acl: public-read"}, None), ({}, "text/plain\nX: y")):
+        with pytest.raises(InvalidArgument, match="line break"):
+            await store.put_bytes("injected", b"x", metadata=metadata, content_type=content_type)
+    assert s3.list_objects_v2(Bucket=store.bucket).get("KeyCount") == 0
+
+
+class ForwardProxy:
+    """A plain HTTP forward proxy on loopback that relays every request it is sent, and counts them."""
+
+    def __init__(self) -> None:
+        self.relayed: list[str] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.relayed.append(f"{request.method} {request.url}")
+        skip = {"host", "content-length", "transfer-encoding", "connection", "proxy-connection", "proxy-authorization"}
+        headers = {name: value for name, value in request.headers.items() if name.lower() not in skip}
+        async with (
+            ClientSession(auto_decompress=False) as session,
+            session.request(request.method, str(request.url), headers=headers, data=body) as answer,
+        ):
+            content = await answer.read()
+            keep = {name: value for name, value in answer.headers.items() if name.lower() not in skip}
+            return web.Response(status=answer.status, headers=keep, body=content)
+
+
+async def test_put_bytes_through_a_proxy_is_relayed(
+    store: AsyncS3Store, s3: Any, settings: StoreSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a proxy configured, the lean PUT goes through it (on aiohttp), signed for the real origin."""
+    proxy = ForwardProxy()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", proxy.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    try:
+        async with AsyncS3Store(store.bucket, settings=settings) as proxied:
+            result = await proxied.put_bytes("via/proxy key.txt", b"relayed", metadata={"hop": "1"})
+    finally:
+        await runner.cleanup()
+    assert proxy.relayed == [f"PUT {settings.endpoint_url}/{store.bucket}/via/proxy%20key.txt"]
+    head = s3.head_object(Bucket=store.bucket, Key="via/proxy key.txt")
+    assert result.etag == head["ETag"].strip('"') and head["Metadata"] == {"hop": "1"}

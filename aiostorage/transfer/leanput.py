@@ -14,6 +14,7 @@ Object Lambda); a redirect to another region falls back to botocore, which knows
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import re
@@ -59,19 +60,23 @@ class LeanPut:
     def __init__(self, ctx: S3Context) -> None:
         self._ctx = ctx
         self._base: tuple[str, str, str] | None = None
+        self._resolving = asyncio.Lock()
         self._user_agent = f"aiostorage/lean-put {ctx.client.meta.config.user_agent or ''}".strip()
 
     async def _bucket_url(self) -> tuple[str, str, str]:
         """(scheme, host, path prefix) of the bucket, as botocore resolves it."""
         if self._base is None:
-            probe = "aiostorage-probe"
-            url = await self._ctx.client.generate_presigned_url(
-                "put_object", Params={"Bucket": self._ctx.bucket, "Key": probe}, ExpiresIn=60
-            )
-            parts = urlsplit(url)
-            if not parts.path.endswith("/" + probe):
-                raise RedirectError(f"unexpected presigned URL shape: {url}")
-            self._base = (parts.scheme, parts.netloc, parts.path[: -len(probe)])
+            # Once, not by each of the many PUTs that start together: presigning costs ~2 ms of CPU.
+            async with self._resolving:
+                if self._base is None:
+                    probe = "aiostorage-probe"
+                    url = await self._ctx.client.generate_presigned_url(
+                        "put_object", Params={"Bucket": self._ctx.bucket, "Key": probe}, ExpiresIn=60
+                    )
+                    parts = urlsplit(url)
+                    if not parts.path.endswith("/" + probe):
+                        raise RedirectError(f"unexpected presigned URL shape: {url}")
+                    self._base = (parts.scheme, parts.netloc, parts.path[: -len(probe)])
         return self._base
 
     async def put(self, key: str, body: bytes, headers: dict[str, str]) -> dict[str, str]:

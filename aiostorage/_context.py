@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
 from ._models import ObjectInfo, object_info_from_head
 from ._retry import Retrying
 from ._settings import StoreSettings
+
+if TYPE_CHECKING:
+    from .transfer.leanput import LeanPut
 
 __all__ = ["S3Context"]
 
@@ -23,6 +26,7 @@ class S3Context:
 
     ``budget``, when set, is a limit of requests in flight shared by everything done through this
     context (a bulk transfer's objects and their parts), on top of the store's connection limit.
+    ``lean``, when set, sends small PutObjects without botocore's pipeline (``transfer/leanput.py``).
     """
 
     client: Any
@@ -30,6 +34,7 @@ class S3Context:
     settings: StoreSettings
     retrying: Retrying
     budget: anyio.CapacityLimiter | None = None
+    lean: LeanPut | None = None
 
     def with_budget(self, budget: anyio.CapacityLimiter) -> S3Context:
         """This context, with every request also drawing from ``budget``."""

@@ -23,7 +23,6 @@ from ._models import (
     PresignedPost,
     TransferProgress,
     UploadResult,
-    upload_result,
 )
 from ._retry import Retrying, allow_time_for
 from ._settings import StoreSettings
@@ -52,7 +51,7 @@ from .transfer.bulk import (
 )
 from .transfer.copy import MAX_SINGLE_COPY, copy_object
 from .transfer.download import download_object
-from .transfer.leanput import LeanPut, RedirectError, lean_put_supported
+from .transfer.leanput import LeanPut, lean_put_supported
 from .transfer.listing import ObjectListing, list_level, list_objects
 from .transfer.sources import UploadSource
 from .transfer.stream import ObjectStream
@@ -63,7 +62,6 @@ __all__ = ["AsyncS3Store"]
 # DeleteObjects takes at most this many keys a call.
 DELETE_BATCH = 1000
 # put_bytes sends bodies up to this size through the lean path (see transfer/leanput.py).
-LEAN_PUT_MAX = 1024 * 1024
 # SigV4 presigned URLs are valid for at most seven days.
 MAX_PRESIGN_EXPIRY = 7 * 24 * 3600
 
@@ -94,7 +92,6 @@ class AsyncS3Store:
         self.part_size = check_part_size(part_size if part_size is not None else self.settings.part_size)
         self._stack: AsyncExitStack | None = None
         self._ctx: S3Context | None = None
-        self._lean: LeanPut | None = None
 
     def __repr__(self) -> str:
         endpoint = f", endpoint_url={self.settings.endpoint_url!r}" if self.settings.endpoint_url else ""
@@ -111,8 +108,8 @@ class AsyncS3Store:
             max_connections=self.concurrency,
         )
         self._stack = stack
-        self._ctx = S3Context(client=client, bucket=self.bucket, settings=self.settings, retrying=retrying)
-        self._lean = LeanPut(self._ctx) if lean_put_supported(self._ctx) else None
+        lean = LeanPut(client, self.bucket) if lean_put_supported(client, self.bucket) else None
+        self._ctx = S3Context(client=client, bucket=self.bucket, settings=self.settings, retrying=retrying, lean=lean)
         return self
 
     async def __aexit__(
@@ -122,7 +119,7 @@ class AsyncS3Store:
 
     async def aclose(self) -> None:
         """Close the client and its connections; the store cannot be used afterwards."""
-        stack, self._stack, self._ctx, self._lean = self._stack, None, None, None
+        stack, self._stack, self._ctx = self._stack, None, None
         if stack is not None:
             await stack.aclose()
 
@@ -153,32 +150,7 @@ class AsyncS3Store:
         if not isinstance(data, bytes | bytearray | memoryview):
             raise TypeError(f"data must be bytes-like, got {type(data).__name__}")
         body = memoryview(data).cast("B")
-        attributes = self._attributes(key, content_type, metadata)
-        meta: dict[str, str] = attributes["Metadata"]
-        lean = self._lean
-        plain = [attributes["ContentType"], *meta, *meta.values()]
-        if lean is None or len(body) > LEAN_PUT_MAX or not all(map(str.isascii, plain)):
-            return await put_object(self.ctx, key, body, attributes=attributes)
-        ctx = self.ctx
-        small = bytes(body)
-        headers = {"Content-Type": attributes["ContentType"], **{f"x-amz-meta-{k}": v for k, v in meta.items()}}
-
-        async def attempt() -> dict[str, Any] | None:
-            try:
-                answer = await lean.put(key, small, headers)
-            except RedirectError:
-                return None
-            return {
-                "ETag": answer.get("etag"),
-                "VersionId": answer.get("x-amz-version-id"),
-                "ChecksumCRC32": answer.get("x-amz-checksum-crc32"),
-            }
-
-        response = await ctx.call("PutObject", attempt, key=key, payload_bytes=len(small))
-        if response is None:
-            self._lean = None  # the bucket lives elsewhere: botocore follows redirects
-            return await put_object(ctx, key, body, attributes=attributes)
-        return upload_result(ctx.bucket, key, response, size=len(small), parts=1)
+        return await put_object(self.ctx, key, body, attributes=self._attributes(key, content_type, metadata))
 
     async def get_bytes(
         self, key: str, *, version_id: str | None = None, byte_range: tuple[int, int] | None = None

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import zlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,9 +17,10 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from aiostorage import AsyncS3Store, BucketNotFound, InvalidArgument, StoreSettings
+from aiostorage import AsyncS3Store, BucketNotFound, InvalidArgument, StoreSettings, TransferProgress
+from aiostorage.transfer.leanput import LEAN_PUT_MAX
 from aiostorage.transfer.sigv4 import sign
-from tests.conftest import RequestCounter, free_port, unique_name
+from tests.conftest import RequestCounter, WireCounter, free_port, unique_name
 
 
 @pytest.mark.parametrize("token", [None, "session/token+="])
@@ -182,3 +185,35 @@ async def test_put_bytes_through_a_proxy_is_relayed(
     assert proxy.relayed == [f"PUT {settings.endpoint_url}/{store.bucket}/via/proxy%20key.txt"]
     head = s3.head_object(Bucket=store.bucket, Key="via/proxy key.txt")
     assert result.etag == head["ETag"].strip('"') and head["Metadata"] == {"hop": "1"}
+
+
+async def test_small_uploads_of_every_source_take_the_lean_path(
+    store: AsyncS3Store, s3: Any, tmp_path: Path, wire: tuple[WireCounter, StoreSettings]
+) -> None:
+    """A small file, stream or buffer is one lean PUT; past LEAN_PUT_MAX, botocore sends it."""
+    small = os.urandom(300 * 1024)  # above the size hashed inline: read and hashed as a file range would be
+    path = tmp_path / "small.json"
+    path.write_bytes(small)
+
+    async def stream() -> AsyncIterator[bytes]:
+        yield small[:1000]
+        yield small[1000:]
+
+    counter = RequestCounter(store.client)
+    seen: list[TransferProgress] = []
+    for source, key in ((path, "from/path.json"), (stream(), "from/stream.bin"), (small, "from/bytes.bin")):
+        result = await store.upload(source, key, progress=seen.append)
+        head = s3.head_object(Bucket=store.bucket, Key=key, ChecksumMode="ENABLED")
+        assert result.etag == head["ETag"].strip('"') and head["ContentLength"] == len(small)
+        assert head["ChecksumCRC32"] == base64.b64encode(zlib.crc32(small).to_bytes(4, "big")).decode()
+        assert s3.get_object(Bucket=store.bucket, Key=key)["Body"].read() == small
+    assert s3.head_object(Bucket=store.bucket, Key="from/path.json")["ContentType"] == "application/json"
+    assert counter.sent == []  # none went through botocore's pipeline
+    assert [(p.key, p.transferred, p.total) for p in seen][-1] == ("from/bytes.bin", len(small), len(small))
+
+    wire_counter, through_wire = wire
+    async with AsyncS3Store(store.bucket, settings=through_wire) as counted:
+        botocore_counter = RequestCounter(counted.client)
+        await counted.upload(os.urandom(LEAN_PUT_MAX + 1), "from/larger.bin")
+    assert [sent.split()[0] for sent in botocore_counter.sent] == ["PUT"]
+    assert wire_counter.sent == [f"PUT /{store.bucket}/from/larger.bin"]

@@ -8,8 +8,10 @@ and custom endpoints are botocore's answer), then signs each request itself (``s
 SHA-256 always signed, over HTTP and HTTPS alike) and sends it through the client's own HTTP session and
 connection pool, with S3 verifying a CRC32 checksum header as botocore would send it.
 
-Only plain bucket names with SigV4 take this path (no access point ARNs, no directory buckets, no
-Object Lambda); a redirect to another region falls back to botocore, which knows how to follow it.
+Every single-request upload of up to ``LEAN_PUT_MAX`` bytes takes it (``put_bytes``, and ``upload`` of a
+small file or stream, so bulk uploads of many small files too), when the bucket is a plain name on a
+SigV4 client (no access point ARNs, no directory buckets, no Object Lambda) and the content type and
+metadata are ASCII. A redirect to another region switches the path off for good: botocore follows it.
 """
 
 from __future__ import annotations
@@ -29,7 +31,10 @@ from .._client import HTTPSession
 from .._context import S3Context
 from .sigv4 import sign
 
-__all__ = ["LeanPut", "lean_put_supported"]
+__all__ = ["LEAN_PUT_MAX", "LeanPut", "lean_put_supported", "put_lean"]
+
+# Larger bodies are hashed off the event loop and may be file ranges sent with sendfile: botocore's path.
+LEAN_PUT_MAX = 1024 * 1024
 
 # Lower-case DNS-style names only: ARNs, directory buckets (--x-s3) and Object Lambda aliases go to botocore.
 _PLAIN_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -44,24 +49,32 @@ class RedirectError(Exception):
     """The bucket answered from elsewhere: botocore should make this request."""
 
 
-def lean_put_supported(ctx: S3Context) -> bool:
+def lean_put_supported(client: Any, bucket: str) -> bool:
     """Whether this client and bucket can take the lean path."""
-    signature = getattr(ctx.client.meta.config, "signature_version", None)
+    signature = getattr(client.meta.config, "signature_version", None)
     return (
         signature in (None, "s3v4", "v4")
-        and bool(_PLAIN_BUCKET.match(ctx.bucket))
-        and not ctx.bucket.endswith(_SPECIAL_SUFFIXES)
+        and bool(_PLAIN_BUCKET.match(bucket))
+        and not bucket.endswith(_SPECIAL_SUFFIXES)
     )
 
 
 class LeanPut:
     """Signs and sends PutObject requests for one bucket of one client."""
 
-    def __init__(self, ctx: S3Context) -> None:
-        self._ctx = ctx
+    def __init__(self, client: Any, bucket: str) -> None:
+        self._client = client
+        self._bucket = bucket
+        self.usable = True
         self._base: tuple[str, str, str] | None = None
         self._resolving = asyncio.Lock()
-        self._user_agent = f"aiostorage/lean-put {ctx.client.meta.config.user_agent or ''}".strip()
+        self._user_agent = f"aiostorage/lean-put {client.meta.config.user_agent or ''}".strip()
+
+    def fits(self, size: int, attributes: dict[str, Any]) -> bool:
+        """Whether a body of ``size`` bytes with these attributes takes this path (still usable)."""
+        metadata: dict[str, str] = attributes["Metadata"]
+        plain = [attributes["ContentType"], *metadata, *metadata.values()]
+        return self.usable and size <= LEAN_PUT_MAX and all(map(str.isascii, plain))
 
     async def _bucket_url(self) -> tuple[str, str, str]:
         """(scheme, host, path prefix) of the bucket, as botocore resolves it."""
@@ -70,8 +83,8 @@ class LeanPut:
             async with self._resolving:
                 if self._base is None:
                     probe = "aiostorage-probe"
-                    url = await self._ctx.client.generate_presigned_url(
-                        "put_object", Params={"Bucket": self._ctx.bucket, "Key": probe}, ExpiresIn=60
+                    url = await self._client.generate_presigned_url(
+                        "put_object", Params={"Bucket": self._bucket, "Key": probe}, ExpiresIn=60
                     )
                     parts = urlsplit(url)
                     if not parts.path.endswith("/" + probe):
@@ -85,7 +98,7 @@ class LeanPut:
         Raises ``ClientError`` for an error answer (so the retry loop and the error table treat it as
         botocore's), ``RedirectError`` when botocore should take over.
         """
-        client = self._ctx.client
+        client = self._client
         scheme, host, path = await self._bucket_url()
         path += quote(key, safe="/~")
         credentials = client._request_signer._credentials
@@ -125,3 +138,30 @@ class LeanPut:
             "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": answer},
         }
         raise ClientError(error, "PutObject")
+
+
+async def put_lean(
+    ctx: S3Context, lean: LeanPut, key: str, body: bytes, attributes: dict[str, Any]
+) -> dict[str, Any] | None:
+    """PutObject of ``body`` through ``lean``, with ``ctx``'s retries and budget; the response's fields.
+
+    None when the bucket answered from elsewhere: ``lean`` is then switched off, for botocore to take over.
+    """
+    metadata: dict[str, str] = attributes["Metadata"]
+    headers = {"Content-Type": attributes["ContentType"], **{f"x-amz-meta-{k}": v for k, v in metadata.items()}}
+
+    async def attempt() -> dict[str, Any] | None:
+        try:
+            answer = await lean.put(key, body, headers)
+        except RedirectError:
+            return None
+        return {
+            "ETag": answer.get("etag"),
+            "VersionId": answer.get("x-amz-version-id"),
+            "ChecksumCRC32": answer.get("x-amz-checksum-crc32"),
+        }
+
+    response = await ctx.call("PutObject", attempt, key=key, payload_bytes=len(body))
+    if response is None:
+        lean.usable = False
+    return response

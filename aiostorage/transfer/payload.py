@@ -29,7 +29,15 @@ from zlib_ng import zlib_ng
 from .._exceptions import StorageError
 from .sources import RANGE_CHUNK, FileRange, Part
 
-__all__ = ["PartBody", "PayloadHashes", "hash_payload", "prepare_client", "request_args", "signs_payload"]
+__all__ = [
+    "PartBody",
+    "PayloadHashes",
+    "hash_payload",
+    "prepare_client",
+    "request_args",
+    "signs_payload",
+    "small_bytes",
+]
 
 # Bodies are written to the socket in slices of this size (see _send_view).
 SEND_CHUNK = 1024 * 1024
@@ -101,6 +109,15 @@ async def hash_payload(part: Part, *, sign: bool) -> PayloadHashes:
     if len(part) < THREAD_HASH_MIN:
         return _hash(part, sign)
     return await anyio.to_thread.run_sync(_hash, part, sign)
+
+
+async def small_bytes(part: Part) -> bytes:
+    """A small part's bytes in memory, read off the event loop from a file unless it is tiny."""
+    if isinstance(part, memoryview):
+        return bytes(part)
+    if len(part) < THREAD_HASH_MIN:
+        return b"".join(part.slices())
+    return await anyio.to_thread.run_sync(lambda: b"".join(part.slices()))
 
 
 def signs_payload(client: Any) -> bool:

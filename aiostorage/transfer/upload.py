@@ -19,9 +19,10 @@ from .._exceptions import InvalidArgument
 from .._models import TransferProgress, UploadResult, upload_result
 from .._settings import MAX_PARTS
 from .._tasks import task_group
+from .leanput import put_lean
 from .multipart import open_multipart
 from .parts import MAX_OBJECT_SIZE, PartSizer
-from .payload import hash_payload, prepare_client, request_args, signs_payload
+from .payload import hash_payload, prepare_client, request_args, signs_payload, small_bytes
 from .sources import Part, PartReader, UploadSource, open_source
 
 __all__ = ["ProgressCallback", "put_object", "upload"]
@@ -62,7 +63,13 @@ async def put_object(
     attributes: dict[str, Any],
     progress: ProgressCallback | None = None,
 ) -> UploadResult:
-    """One PutObject of ``body`` with a CRC32 checksum computed off the event loop."""
+    """One PutObject of ``body`` with a CRC32 checksum: a small one on the lean path, when it fits."""
+    lean = ctx.lean
+    if lean is not None and lean.fits(len(body), attributes):
+        response = await put_lean(ctx, lean, key, await small_bytes(body), attributes)
+        if response is not None:
+            _Progress(key, len(body), progress).advance(len(body))
+            return upload_result(ctx.bucket, key, response, size=len(body), parts=1)
     prepare_client(ctx.client)
     hashes = await hash_payload(body, sign=signs_payload(ctx.client))
 

@@ -26,7 +26,7 @@ from aiostorage import (
     StoreSettings,
     TransferError,
 )
-from tests.conftest import ODD_KEYS, RequestCounter, inject_error
+from tests.conftest import ODD_KEYS, RequestCounter, WireCounter, inject_error
 
 MiB = 1024 * 1024
 
@@ -95,6 +95,9 @@ async def test_missing_object_and_bucket(store: AsyncS3Store, settings: StoreSet
         (lambda s: s.get_bytes(""), "empty"),
         (lambda s: s.put_bytes("k" * 1025, b""), "1024"),
         (lambda s: s.put_bytes("é" * 513, b""), "1024"),
+        (lambda s: s.put_bytes("k", b"", metadata={"a": "b\r\nX-Evil: 1"}), "line break"),
+        (lambda s: s.upload(b"x", "k", content_type="text/plain\n"), "line break"),
+        (lambda s: s.put_bytes("k", b"", metadata={"a": 1}), "str to str"),
         (lambda s: s.get_bytes("k", byte_range=(-1, 3)), "byte_range"),
         (lambda s: s.get_bytes("k", byte_range=(5, 2)), "byte_range"),
         (lambda s: s.head(""), "empty"),
@@ -104,10 +107,13 @@ async def test_missing_object_and_bucket(store: AsyncS3Store, settings: StoreSet
         (lambda s: s.presign_get("k", expires_in=8 * 24 * 3600), "7 days"),
     ],
 )
-async def test_invalid_arguments_send_nothing(store: AsyncS3Store, call: Any, message: str) -> None:
-    counter = RequestCounter(store.client)
-    with pytest.raises(InvalidArgument, match=message) as caught:
-        await call(store)
+async def test_invalid_arguments_send_nothing(
+    bucket: str, wire: tuple[WireCounter, StoreSettings], call: Any, message: str
+) -> None:
+    counter, settings = wire  # counted on the wire: lean PUTs bypass botocore's hooks
+    async with AsyncS3Store(bucket, settings=settings) as store:
+        with pytest.raises(InvalidArgument, match=message) as caught:
+            await call(store)
     assert isinstance(caught.value, ValueError)
     assert counter.sent == []
 

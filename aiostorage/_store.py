@@ -427,6 +427,7 @@ class AsyncS3Store:
 
         def job(entry: str | ObjectInfo, dest: Path) -> Job:
             key = check_key(entry.key if isinstance(entry, ObjectInfo) else entry)
+            size = entry.size if isinstance(entry, ObjectInfo) else None
 
             async def run(budgeted: S3Context, item_progress: Callable[[TransferProgress], None]) -> DownloadResult:
                 return await download_object(
@@ -438,9 +439,9 @@ class AsyncS3Store:
                     concurrency=limit,
                     progress=item_progress,
                     fsync=fsync,
+                    size_hint=size,
                 )
 
-            size = entry.size if isinstance(entry, ObjectInfo) else None
             return Job(f"s3://{ctx.bucket}/{key}", str(dest), size, run)
 
         jobs = [job(entry, dest) for entry, dest in entries]

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+import base64
 import io
 import os
 from pathlib import Path
@@ -7,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from aiostorage import AsyncS3Store, BulkProgress, InvalidArgument, StoreSettings
+from aiostorage import AsyncS3Store, BulkProgress, IntegrityError, InvalidArgument, StoreSettings
 from tests.conftest import RequestCounter, WireCounter
 
 MiB = 1024 * 1024
@@ -40,6 +42,31 @@ async def test_upload_many_and_download_many_round_trip(store: AsyncS3Store, s3:
     assert downloaded.ok and len(downloaded.succeeded) == 300
     for relative, data in contents.items():
         assert (tmp_path / "dst" / relative).read_bytes() == data
+
+
+async def test_listed_small_objects_download_in_one_get_each(store: AsyncS3Store, tmp_path: Path) -> None:
+    """A listing's size says the object fits one part: asked for whole, its checksum comes with it (no HEAD)."""
+    bodies = {f"listed/{n}.bin": os.urandom(1000 + n) for n in range(6)}
+    bodies["listed/empty.bin"] = b""
+    await asyncio.gather(*(store.put_bytes(key, data) for key, data in bodies.items()))
+    infos = [info async for info in store.list("listed/")]
+    counter = RequestCounter(store.client)
+    result = await store.download_many([(info, tmp_path / info.key) for info in infos], fsync=False)
+    assert result.ok and len(result.succeeded) == len(bodies)
+    assert sorted(sent.split()[0] for sent in counter.sent) == ["GET"] * len(bodies)
+    for key, data in bodies.items():
+        assert (tmp_path / key).read_bytes() == data
+
+    def corrupt(parsed: dict[str, Any], **_: Any) -> None:
+        if parsed.get("ChecksumCRC32"):
+            parsed["ChecksumCRC32"] = base64.b64encode(b"\0\0\0\0").decode()
+
+    # The whole GET's checksum is the one compared: a wrong one fails the item and leaves no file.
+    store.client.meta.events.register("after-call.s3.GetObject", corrupt)
+    first = infos[0]
+    failed = await store.download_many([(first, tmp_path / "again" / first.key)], fsync=False)
+    assert isinstance(failed.items[0].error, IntegrityError)
+    assert not (tmp_path / "again").exists() or list((tmp_path / "again").rglob("*.bin")) == []
 
 
 async def test_one_failure_does_not_stop_the_others(store: AsyncS3Store, tmp_path: Path) -> None:

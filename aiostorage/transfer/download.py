@@ -119,8 +119,13 @@ async def download_object(
     concurrency: int,
     progress: Callable[[TransferProgress], None] | None,
     fsync: bool = True,
+    size_hint: int | None = None,
 ) -> DownloadResult:
-    """Download ``key`` into ``dest`` atomically; see the module's docstring."""
+    """Download ``key`` into ``dest`` atomically; see the module's docstring.
+
+    ``size_hint`` is the size a listing reported: an object that fits one part is then asked for whole,
+    which brings its checksum along (one request, where a ranged GET needs a HEAD after it).
+    """
     reader = RangeReader(ctx, key, version_id=version_id, part_size=part_size)
     temp = _TempFile(dest)
     transferred = 0
@@ -175,13 +180,15 @@ async def download_object(
     try:
         limiter = anyio.CapacityLimiter(concurrency)
         async with task_group() as group:
-            group.start_soon(_fetch_first, limiter, reader, range_sink(group))
+            whole = size_hint is not None and size_hint <= part_size
+            group.start_soon(_fetch_first, limiter, reader, range_sink(group), whole)
             await reader.learned.wait()
             if reader.version is not None:
                 group.start_soon(learn_checksum)
                 size, start = reader.version.size, reader.first_last + 1
                 ranges = ((first, min(first + part_size, size) - 1) for first in range(start, size, part_size))
-                for _ in range(concurrency):
+                # One worker per range at most: a small object has none left, and needs no idle tasks.
+                for _ in range(min(concurrency, -(-(size - start) // part_size))):
                     group.start_soon(_fetch_ranges, limiter, reader, ranges, lambda: range_sink(group))
         version = reader.version
         assert version is not None  # else the first request failed and the group raised its error
@@ -201,9 +208,9 @@ async def download_object(
     )
 
 
-async def _fetch_first(limiter: anyio.CapacityLimiter, reader: RangeReader, sink: Sink) -> None:
+async def _fetch_first(limiter: anyio.CapacityLimiter, reader: RangeReader, sink: Sink, whole: bool) -> None:
     async with limiter:
-        await reader.fetch(0, None, sink, flush_bytes=WRITE_SIZE)
+        await reader.fetch(0, None, sink, flush_bytes=WRITE_SIZE, whole=whole)
 
 
 async def _fetch_ranges(

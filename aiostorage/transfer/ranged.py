@@ -85,6 +85,8 @@ class RangeReader:
         self.part_size = part_size
         self.version: ObjectVersion | None = None
         self.first_checksum: Checksum | None = None
+        # A whole-object answer to a GET with ChecksumMode settles the checksum, even as "none".
+        self._checksum_settled = False
         self.first_last = -1
         self.learned = anyio.Event()
 
@@ -102,15 +104,24 @@ class RangeReader:
         return pins
 
     async def fetch(
-        self, first: int, last: int | None, sink: Sink, *, flush_bytes: int = 0, cap: int | None = None
+        self,
+        first: int,
+        last: int | None,
+        sink: Sink,
+        *,
+        flush_bytes: int = 0,
+        cap: int | None = None,
+        whole: bool = False,
     ) -> int:
         """Deliver bytes ``first..last`` (inclusive) to ``sink``; return how many were delivered.
 
         ``last=None`` is the first request: it asks for one part from ``first`` (no further than
         ``cap``; the whole object when the object is empty) and learns the version; the range actually
         fetched, up to ``first_last``, ends at the object's end or the part's, whichever comes first.
-        Chunks are handed to ``sink`` once at least ``flush_bytes`` are gathered; a retry resumes after
-        the last byte handed over.
+        ``whole`` (with ``first=0``, for an object the caller knows fits one part) asks for the whole
+        object instead: S3 then reports its full-object checksum, which it leaves out of ranged answers,
+        and no HEAD is needed to learn it. Chunks are handed to ``sink`` once at least ``flush_bytes``
+        are gathered; a retry resumes after the last byte handed over.
         """
         cursor = _Cursor()
         # The range's last byte once known (None until the first response of a learning request).
@@ -130,7 +141,11 @@ class RangeReader:
             if stop is None and cap is not None:
                 asked_end = min(asked_end, cap)
             try:
-                response = await client.get_object(Range=f"bytes={start}-{asked_end}", **params)
+                if whole and learning and start == 0:
+                    response = await client.get_object(**params)
+                    self._checksum_settled = True
+                else:
+                    response = await client.get_object(Range=f"bytes={start}-{asked_end}", **params)
             except ClientError as exc:
                 # S3 answers any range of an empty object with 416: read it whole instead.
                 if not (learning and first == 0 and error_code(exc) in {"InvalidRange", "416"}):
@@ -210,7 +225,7 @@ class RangeReader:
 
     async def checksum(self) -> Checksum | None:
         """The pinned version's full-object checksum from a HEAD, or ``None`` when it has none."""
-        if self.first_checksum is not None:
+        if self.first_checksum is not None or self._checksum_settled:
             return self.first_checksum
         client = self.ctx.client
 

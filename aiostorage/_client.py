@@ -17,7 +17,7 @@ from botocore.loaders import Loader, create_loader
 from yarl import URL
 
 from ._exceptions import ConfigError
-from ._http1 import OriginPool, PlainResponse
+from ._http1 import OriginPool, PlainResponse, ResponseTooLarge
 from ._settings import StoreSettings
 
 __all__ = ["HTTPSession", "PlainResponse", "create_client"]
@@ -41,8 +41,11 @@ class HTTPSession(AIOHTTPSession):  # type: ignore[misc]
         context.check_hostname = True
         return context
 
-    async def send_plain(self, method: str, url: str, headers: dict[str, str], body: bytes) -> PlainResponse:
-        """One request with its body in memory, answered with status, headers and body.
+    async def send_plain(
+        self, method: str, url: str, headers: dict[str, str], body: bytes, *, max_body: int
+    ) -> PlainResponse:
+        """One request with its body in memory, answered with status, headers and a body of at most
+        ``max_body`` bytes (``ResponseTooLarge`` beyond).
 
         ``send`` wraps the exchange in botocore's request and response classes, whose ``email``-based
         headers cost more CPU than the rest of a small PUT, and aiohttp's own request machinery costs
@@ -60,7 +63,9 @@ class HTTPSession(AIOHTTPSession):  # type: ignore[misc]
         if proxy is None:
             pool = self._origin_pools.get(origin) or self._open_pool(origin)
             lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-            return await pool.request(f"{method} /{path} HTTP/1.1\r\n{lines}\r\n".encode("latin-1"), body)
+            return await pool.request(
+                f"{method} /{path} HTTP/1.1\r\n{lines}\r\n".encode("latin-1"), body, max_body=max_body
+            )
         session = await self._get_session(proxy)
         async with session.request(
             method,
@@ -70,7 +75,11 @@ class HTTPSession(AIOHTTPSession):  # type: ignore[misc]
             proxy=proxy,
             proxy_headers=self._proxy_config.proxy_headers_for(url),
         ) as response:
-            content = await response.read()
+            if (response.content_length or 0) > max_body:
+                raise ResponseTooLarge(f"a response body of {response.content_length} bytes, more than {max_body}")
+            content = await response.content.read(max_body + 1)
+            if len(content) > max_body or not response.content.at_eof():
+                raise ResponseTooLarge(f"a response body of more than {max_body} bytes")
             answer = {name.decode().lower(): value.decode() for name, value in response.raw_headers}
             return PlainResponse(response.status, answer, content)
 

@@ -13,7 +13,7 @@ from ._retry import Retrying
 from ._settings import StoreSettings
 
 if TYPE_CHECKING:
-    from .transfer.leanput import LeanPut
+    from .transfer.lean import LeanClient
 
 __all__ = ["S3Context"]
 
@@ -26,7 +26,7 @@ class S3Context:
 
     ``budget``, when set, is a limit of requests in flight shared by everything done through this
     context (a bulk transfer's objects and their parts), on top of the store's connection limit.
-    ``lean``, when set, sends small PutObjects without botocore's pipeline (``transfer/leanput.py``).
+    ``lean``, when set, sends small PutObjects and GetObjects without botocore's pipeline (``transfer/lean.py``).
     """
 
     client: Any
@@ -34,7 +34,7 @@ class S3Context:
     settings: StoreSettings
     retrying: Retrying
     budget: anyio.CapacityLimiter | None = None
-    lean: LeanPut | None = None
+    lean: LeanClient | None = None
 
     def with_budget(self, budget: anyio.CapacityLimiter) -> S3Context:
         """This context, with every request also drawing from ``budget``."""

@@ -19,11 +19,9 @@ from dataclasses import dataclass
 
 import aiohttp
 
-__all__ = ["OriginPool", "PlainResponse"]
+__all__ = ["OriginPool", "PlainResponse", "ResponseTooLarge"]
 
-# Answers to small requests are small (an empty 200, an error document): anything larger is not S3's.
 MAX_HEAD = 64 * 1024
-MAX_BODY = 1024 * 1024
 # A connection idle this long may have been closed by the server (aiohttp's default keep-alive timeout).
 IDLE_SECONDS = 15.0
 
@@ -37,6 +35,10 @@ class PlainResponse:
     body: bytes
 
 
+class ResponseTooLarge(Exception):
+    """The answer's body is larger than the request said it would take (not a network failure)."""
+
+
 class _Connection(asyncio.Protocol):
     """One connection: one request at a time, its answer parsed as the bytes arrive."""
 
@@ -48,6 +50,7 @@ class _Connection(asyncio.Protocol):
         self._answer: asyncio.Future[PlainResponse] | None = None
         self._head: tuple[int, dict[str, str]] | None = None
         self._got_bytes = False
+        self._max_body = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -62,8 +65,9 @@ class _Connection(asyncio.Protocol):
         """Whether any byte of the current answer has arrived (before that, a failure may be a stale connection)."""
         return self._got_bytes
 
-    def send(self, data: bytes) -> asyncio.Future[PlainResponse]:
+    def send(self, data: bytes, max_body: int) -> asyncio.Future[PlainResponse]:
         assert self.transport is not None and (self._answer is None or self._answer.done())
+        self._max_body = max_body
         self._buffer.clear()
         self._head = None
         self._got_bytes = False
@@ -86,7 +90,7 @@ class _Connection(asyncio.Protocol):
         self._buffer += data
         try:
             self._parse(eof=False)
-        except aiohttp.ClientPayloadError as exc:
+        except (aiohttp.ClientPayloadError, ResponseTooLarge) as exc:
             self._fail(exc)
 
     def eof_received(self) -> bool:
@@ -99,7 +103,7 @@ class _Connection(asyncio.Protocol):
             return
         try:
             self._parse(eof=True)
-        except aiohttp.ClientPayloadError as error:
+        except (aiohttp.ClientPayloadError, ResponseTooLarge) as error:
             self._fail(error)
             return
         if not answer.done():
@@ -130,7 +134,7 @@ class _Connection(asyncio.Protocol):
         if status in (204, 304):
             body, rest = b"", bytes(buffer)
         elif "chunked" in headers.get("transfer-encoding", "").lower():
-            parsed = _dechunk(buffer)
+            parsed = _dechunk(buffer, self._max_body)
             if parsed is None:
                 if eof:
                     raise aiohttp.ClientPayloadError("chunked response cut short")
@@ -141,8 +145,8 @@ class _Connection(asyncio.Protocol):
                 length = int(headers["content-length"])
             except ValueError:
                 raise aiohttp.ClientPayloadError(f"bad Content-Length {headers['content-length']!r}") from None
-            if length > MAX_BODY:
-                raise aiohttp.ClientPayloadError(f"response body of {length} bytes is too large")
+            if length > self._max_body:
+                raise ResponseTooLarge(f"a response body of {length} bytes, more than {self._max_body}")
             if len(buffer) < length:
                 if eof:
                     raise aiohttp.ClientPayloadError(f"response cut short: {len(buffer)} of {length} bytes")
@@ -150,8 +154,8 @@ class _Connection(asyncio.Protocol):
             body, rest = bytes(buffer[:length]), bytes(buffer[length:])
         else:
             # No framing: the body runs to the end of the connection.
-            if len(buffer) > MAX_BODY:
-                raise aiohttp.ClientPayloadError("response body too large")
+            if len(buffer) > self._max_body:
+                raise ResponseTooLarge(f"a response body of more than {self._max_body} bytes")
             if not eof:
                 return
             body, rest, keep_alive = bytes(buffer), b"", False
@@ -179,7 +183,7 @@ def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
     return int(code), headers
 
 
-def _dechunk(buffer: bytearray) -> tuple[bytes, bytes] | None:
+def _dechunk(buffer: bytearray, max_body: int) -> tuple[bytes, bytes] | None:
     """The body of a complete chunked message at the start of ``buffer`` and what follows it; None if incomplete."""
     body = bytearray()
     position = 0
@@ -202,8 +206,8 @@ def _dechunk(buffer: bytearray) -> tuple[bytes, bytes] | None:
             if trailer_end < 0:
                 return None
             return bytes(body), bytes(buffer[trailer_end + 2 :])
-        if len(body) + size > MAX_BODY:
-            raise aiohttp.ClientPayloadError("response body too large")
+        if len(body) + size > max_body:
+            raise ResponseTooLarge(f"a response body of more than {max_body} bytes")
         if len(buffer) < position + size + 2:
             return None
         body += buffer[position : position + size]
@@ -221,8 +225,11 @@ class OriginPool:
         self._idle: deque[_Connection] = deque()
         self._busy: set[_Connection] = set()
 
-    async def request(self, head: bytes, body: bytes) -> PlainResponse:
+    async def request(self, head: bytes, body: bytes, *, max_body: int) -> PlainResponse:
         """Send ``head`` (request line and headers, ending in an empty line) and ``body``; the answer.
+
+        An answer whose body is over ``max_body`` bytes raises ``ResponseTooLarge`` (its connection is
+        closed, the rest unread).
 
         A kept-alive connection the server closed while idle fails before any byte of the answer
         arrives: the request then goes once more on a new connection (safe for the idempotent PUTs
@@ -232,11 +239,11 @@ class OriginPool:
         connection = self._take_idle()
         if connection is not None:
             try:
-                return await self._exchange(connection, message)
+                return await self._exchange(connection, message, max_body)
             except aiohttp.ClientConnectionError:
                 if connection.got_bytes:
                     raise
-        return await self._exchange(await self._connect(), message)
+        return await self._exchange(await self._connect(), message, max_body)
 
     def close(self) -> None:
         """Close every connection, idle or busy."""
@@ -273,10 +280,10 @@ class OriginPool:
             raise aiohttp.ClientConnectionError(f"cannot connect to {self._host}:{self._port}: {exc}") from exc
         return connection
 
-    async def _exchange(self, connection: _Connection, message: bytes) -> PlainResponse:
+    async def _exchange(self, connection: _Connection, message: bytes, max_body: int) -> PlainResponse:
         self._busy.add(connection)
         try:
-            response = await connection.send(message)
+            response = await connection.send(message, max_body)
         except BaseException:
             connection.close()  # cancelled or failed mid-exchange: its state is unknown
             raise

@@ -51,7 +51,7 @@ from .transfer.bulk import (
 )
 from .transfer.copy import MAX_SINGLE_COPY, copy_object
 from .transfer.download import download_object
-from .transfer.leanput import LeanPut, lean_put_supported
+from .transfer.lean import LeanClient, lean_supported
 from .transfer.listing import ObjectListing, list_level, list_objects
 from .transfer.sources import UploadSource
 from .transfer.stream import ObjectStream
@@ -61,7 +61,6 @@ __all__ = ["AsyncS3Store"]
 
 # DeleteObjects takes at most this many keys a call.
 DELETE_BATCH = 1000
-# put_bytes sends bodies up to this size through the lean path (see transfer/leanput.py).
 # SigV4 presigned URLs are valid for at most seven days.
 MAX_PRESIGN_EXPIRY = 7 * 24 * 3600
 
@@ -108,7 +107,7 @@ class AsyncS3Store:
             max_connections=self.concurrency,
         )
         self._stack = stack
-        lean = LeanPut(client, self.bucket) if lean_put_supported(client, self.bucket) else None
+        lean = LeanClient(client, self.bucket) if lean_supported(client, self.bucket) else None
         self._ctx = S3Context(client=client, bucket=self.bucket, settings=self.settings, retrying=retrying, lean=lean)
         return self
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from aiostorage import AsyncS3Store, BulkProgress, IntegrityError, InvalidArgument, StoreSettings
+from aiostorage.transfer.lean import LEAN_MAX
 from tests.conftest import RequestCounter, WireCounter
 
 MiB = 1024 * 1024
@@ -44,29 +45,38 @@ async def test_upload_many_and_download_many_round_trip(store: AsyncS3Store, s3:
         assert (tmp_path / "dst" / relative).read_bytes() == data
 
 
-async def test_listed_small_objects_download_in_one_get_each(store: AsyncS3Store, tmp_path: Path) -> None:
-    """A listing's size says the object fits one part: asked for whole, its checksum comes with it (no HEAD)."""
-    bodies = {f"listed/{n}.bin": os.urandom(1000 + n) for n in range(6)}
-    bodies["listed/empty.bin"] = b""
-    await asyncio.gather(*(store.put_bytes(key, data) for key, data in bodies.items()))
-    infos = [info async for info in store.list("listed/")]
-    counter = RequestCounter(store.client)
-    result = await store.download_many([(info, tmp_path / info.key) for info in infos], fsync=False)
-    assert result.ok and len(result.succeeded) == len(bodies)
-    assert sorted(sent.split()[0] for sent in counter.sent) == ["GET"] * len(bodies)
-    for key, data in bodies.items():
-        assert (tmp_path / key).read_bytes() == data
+async def test_listed_small_objects_download_in_one_get_each(
+    bucket: str, wire: tuple[WireCounter, StoreSettings], tmp_path: Path
+) -> None:
+    """A listing's size says the object fits one part: asked for whole, its checksum comes with it (no HEAD).
 
-    def corrupt(parsed: dict[str, Any], **_: Any) -> None:
-        if parsed.get("ChecksumCRC32"):
+    Up to LEAN_MAX the GET is a lean one (botocore never sees it); above, botocore sends it.
+    """
+    counter, settings = wire
+    bodies = {f"listed/{n}.bin": os.urandom(1000 + n) for n in range(5)}
+    bodies["listed/empty.bin"] = b""
+    bodies["listed/larger.bin"] = os.urandom(LEAN_MAX + 10)
+    async with AsyncS3Store(bucket, settings=settings) as store:
+        await asyncio.gather(*(store.put_bytes(key, data) for key, data in bodies.items()))
+        infos = [info async for info in store.list("listed/")]
+        botocore = RequestCounter(store.client)
+        counter.sent.clear()
+        result = await store.download_many([(info, tmp_path / info.key) for info in infos], fsync=False)
+        assert result.ok and len(result.succeeded) == len(bodies)
+        assert sorted(sent.split()[0] for sent in counter.sent) == ["GET"] * len(bodies)
+        assert [sent.split()[0] for sent in botocore.sent] == ["GET"]  # only the larger one
+        for key, data in bodies.items():
+            assert (tmp_path / key).read_bytes() == data
+
+        def corrupt(parsed: dict[str, Any], **_: Any) -> None:
             parsed["ChecksumCRC32"] = base64.b64encode(b"\0\0\0\0").decode()
 
-    # The whole GET's checksum is the one compared: a wrong one fails the item and leaves no file.
-    store.client.meta.events.register("after-call.s3.GetObject", corrupt)
-    first = infos[0]
-    failed = await store.download_many([(first, tmp_path / "again" / first.key)], fsync=False)
+        # botocore's whole GET: its checksum is the one compared; a wrong one fails the item, leaves no file.
+        store.client.meta.events.register("after-call.s3.GetObject", corrupt)
+        larger = next(info for info in infos if info.key == "listed/larger.bin")
+        failed = await store.download_many([(larger, tmp_path / "again.bin")], fsync=False)
     assert isinstance(failed.items[0].error, IntegrityError)
-    assert not (tmp_path / "again").exists() or list((tmp_path / "again").rglob("*.bin")) == []
+    assert not (tmp_path / "again.bin").exists()
 
 
 async def test_one_failure_does_not_stop_the_others(store: AsyncS3Store, tmp_path: Path) -> None:

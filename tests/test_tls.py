@@ -149,7 +149,7 @@ async def test_put_bytes_of_a_small_body_over_https(
     assert result.size == len(body)
     # The lean path signs with botocore's signer but outside its pipeline: over TLS too, it signs the payload.
     [head] = wire(tls_endpoint, bucket, "PUT", key)
-    assert head.headers["user-agent"].startswith("aiostorage/lean-put")
+    assert head.headers["user-agent"].startswith("aiostorage/lean")
     assert head.headers["x-amz-content-sha256"] == hashlib.sha256(body).hexdigest()
     assert head.headers["x-amz-checksum-crc32"] == crc32_b64(body)
 

@@ -124,7 +124,8 @@ async def download_object(
     """Download ``key`` into ``dest`` atomically; see the module's docstring.
 
     ``size_hint`` is the size a listing reported: an object that fits one part is then asked for whole,
-    which brings its checksum along (one request, where a ranged GET needs a HEAD after it).
+    which brings its checksum along (one request, where a ranged GET needs a HEAD after it), and a
+    small one takes the lean path.
     """
     reader = RangeReader(ctx, key, version_id=version_id, part_size=part_size)
     temp = _TempFile(dest)
@@ -180,8 +181,7 @@ async def download_object(
     try:
         limiter = anyio.CapacityLimiter(concurrency)
         async with task_group() as group:
-            whole = size_hint is not None and size_hint <= part_size
-            group.start_soon(_fetch_first, limiter, reader, range_sink(group), whole)
+            group.start_soon(_fetch_first, limiter, reader, range_sink(group), size_hint)
             await reader.learned.wait()
             if reader.version is not None:
                 group.start_soon(learn_checksum)
@@ -208,9 +208,9 @@ async def download_object(
     )
 
 
-async def _fetch_first(limiter: anyio.CapacityLimiter, reader: RangeReader, sink: Sink, whole: bool) -> None:
+async def _fetch_first(limiter: anyio.CapacityLimiter, reader: RangeReader, sink: Sink, size_hint: int | None) -> None:
     async with limiter:
-        await reader.fetch(0, None, sink, flush_bytes=WRITE_SIZE, whole=whole)
+        await reader.fetch(0, None, sink, flush_bytes=WRITE_SIZE, size_hint=size_hint)
 
 
 async def _fetch_ranges(

@@ -19,7 +19,9 @@ from botocore.exceptions import ClientError
 
 from .._context import S3Context
 from .._exceptions import IntegrityError, ObjectChanged, error_code
+from .._http1 import ResponseTooLarge
 from .._models import CHECKSUM_FIELDS, strip_etag
+from .lean import LEAN_MAX, LeanClient, RedirectError
 
 __all__ = ["Checksum", "ObjectVersion", "RangeReader", "Sink"]
 
@@ -111,18 +113,21 @@ class RangeReader:
         *,
         flush_bytes: int = 0,
         cap: int | None = None,
-        whole: bool = False,
+        size_hint: int | None = None,
     ) -> int:
         """Deliver bytes ``first..last`` (inclusive) to ``sink``; return how many were delivered.
 
         ``last=None`` is the first request: it asks for one part from ``first`` (no further than
         ``cap``; the whole object when the object is empty) and learns the version; the range actually
         fetched, up to ``first_last``, ends at the object's end or the part's, whichever comes first.
-        ``whole`` (with ``first=0``, for an object the caller knows fits one part) asks for the whole
-        object instead: S3 then reports its full-object checksum, which it leaves out of ranged answers,
-        and no HEAD is needed to learn it. Chunks are handed to ``sink`` once at least ``flush_bytes``
-        are gathered; a retry resumes after the last byte handed over.
+        With ``first=0`` and a ``size_hint`` (a listing's size) that fits one part, the first request
+        asks for the whole object instead: S3 then reports its full-object checksum, which it leaves out
+        of ranged answers, and no HEAD is needed to learn it; up to ``LEAN_MAX`` bytes, it goes on the
+        lean path (``lean.py``). Chunks are handed to ``sink`` once at least ``flush_bytes`` are
+        gathered; a retry resumes after the last byte handed over.
         """
+        whole = first == 0 and size_hint is not None and size_hint <= self.part_size
+        lean = self.ctx.lean if whole and size_hint is not None and size_hint <= LEAN_MAX else None
         cursor = _Cursor()
         # The range's last byte once known (None until the first response of a learning request).
         end: list[int | None] = [last]
@@ -140,6 +145,17 @@ class RangeReader:
             asked_end = stop if stop is not None else first + self.part_size - 1
             if stop is None and cap is not None:
                 asked_end = min(asked_end, cap)
+            if lean is not None and lean.usable and learning and start == 0 and not self.requested_version:
+                answer = await self._get_lean(lean)
+                if answer is not None:
+                    response, body = answer
+                    end[0] = self.first_last = self._check(response, start, learning)
+                    self._checksum_settled = True
+                    self.learned.set()
+                    if body:
+                        await sink(first, [body])
+                        cursor.delivered = len(body)
+                    return
             try:
                 if whole and learning and start == 0:
                     response = await client.get_object(**params)
@@ -174,6 +190,27 @@ class RangeReader:
             if last is None:
                 self.learned.set()
         return cursor.delivered
+
+    async def _get_lean(self, lean: LeanClient) -> tuple[dict[str, Any], bytes] | None:
+        """The whole object on the lean path, its headers as botocore would parse them; None: ask botocore."""
+        try:
+            answer = await lean.get(self.key, {"x-amz-checksum-mode": "ENABLED"})
+        except RedirectError:
+            lean.usable = False
+            return None
+        except ResponseTooLarge:
+            return None  # it grew since it was listed
+        headers = answer.headers
+        response: dict[str, Any] = {
+            "ETag": headers.get("etag"),
+            "ContentLength": len(answer.body),
+            "ContentRange": headers.get("content-range"),
+            "VersionId": headers.get("x-amz-version-id"),
+            "ChecksumType": headers.get("x-amz-checksum-type"),
+        }
+        for field in CHECKSUM_FIELDS:
+            response[field] = headers.get(f"x-amz-checksum-{field.removeprefix('Checksum').lower()}")
+        return response, answer.body
 
     def _check(self, response: dict[str, Any], start: int, learning: bool) -> int:
         """The last byte the response carries from ``start``; learns the version, or checks it is the pinned one."""

@@ -3,7 +3,7 @@
 botocore's signer works on ``AWSRequest`` objects whose headers are ``email.message`` based: ~0.3 ms
 of CPU a request, more than the rest of a small PUT. This is the same algorithm on plain strings.
 It signs ``host``, ``content-type``, ``content-md5`` and every ``x-amz-*`` header, which is what S3
-requires; ``tests/test_leanput.py`` checks the result against botocore's ``S3SigV4Auth``.
+requires; ``tests/test_lean.py`` checks the result against botocore's ``S3SigV4Auth``.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from .._exceptions import InvalidArgument
 from .._models import TransferProgress, UploadResult, upload_result
 from .._settings import MAX_PARTS
 from .._tasks import task_group
-from .leanput import put_lean
+from .lean import put_lean
 from .multipart import open_multipart
 from .parts import MAX_OBJECT_SIZE, PartSizer
 from .payload import hash_payload, prepare_client, request_args, signs_payload, small_bytes

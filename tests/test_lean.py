@@ -17,8 +17,17 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from aiostorage import AsyncS3Store, BucketNotFound, InvalidArgument, StoreSettings, TransferProgress
-from aiostorage.transfer.leanput import LEAN_PUT_MAX
+from aiostorage import (
+    AsyncS3Store,
+    BucketNotFound,
+    IntegrityError,
+    InvalidArgument,
+    ObjectInfo,
+    ObjectNotFound,
+    StoreSettings,
+    TransferProgress,
+)
+from aiostorage.transfer.lean import LEAN_MAX
 from aiostorage.transfer.sigv4 import sign
 from tests.conftest import RequestCounter, WireCounter, free_port, unique_name
 
@@ -124,7 +133,7 @@ async def test_lean_put_retries_transient_errors(flaky: tuple[FlakyServer, Store
     async with AsyncS3Store("flaky-bucket", settings=settings) as store:
         result = await store.put_bytes("k", b"third time")
     assert result.etag == hashlib.md5(b"third time").hexdigest()
-    assert len(server.seen) == 3 and all("lean-put" in agent for agent in server.seen)
+    assert len(server.seen) == 3 and all("aiostorage/lean" in agent for agent in server.seen)
 
 
 async def test_lean_put_hands_redirects_to_botocore(flaky: tuple[FlakyServer, StoreSettings]) -> None:
@@ -133,7 +142,7 @@ async def test_lean_put_hands_redirects_to_botocore(flaky: tuple[FlakyServer, St
     async with AsyncS3Store("flaky-bucket", settings=settings) as store:
         await store.put_bytes("a", b"1")
         await store.put_bytes("b", b"2")
-    assert ["lean-put" in agent for agent in server.seen] == [True, False, False]
+    assert ["aiostorage/lean" in agent for agent in server.seen] == [True, False, False]
 
 
 async def test_header_breaking_metadata_is_refused_before_any_request(store: AsyncS3Store, s3: Any) -> None:
@@ -190,7 +199,7 @@ async def test_put_bytes_through_a_proxy_is_relayed(
 async def test_small_uploads_of_every_source_take_the_lean_path(
     store: AsyncS3Store, s3: Any, tmp_path: Path, wire: tuple[WireCounter, StoreSettings]
 ) -> None:
-    """A small file, stream or buffer is one lean PUT; past LEAN_PUT_MAX, botocore sends it."""
+    """A small file, stream or buffer is one lean PUT; past LEAN_MAX, botocore sends it."""
     small = os.urandom(300 * 1024)  # above the size hashed inline: read and hashed as a file range would be
     path = tmp_path / "small.json"
     path.write_bytes(small)
@@ -214,6 +223,61 @@ async def test_small_uploads_of_every_source_take_the_lean_path(
     wire_counter, through_wire = wire
     async with AsyncS3Store(store.bucket, settings=through_wire) as counted:
         botocore_counter = RequestCounter(counted.client)
-        await counted.upload(os.urandom(LEAN_PUT_MAX + 1), "from/larger.bin")
+        await counted.upload(os.urandom(LEAN_MAX + 1), "from/larger.bin")
     assert [sent.split()[0] for sent in botocore_counter.sent] == ["PUT"]
     assert wire_counter.sent == [f"PUT /{store.bucket}/from/larger.bin"]
+
+
+class ObjectServer:
+    """A loopback S3 stand-in answering GetObject with one body and the CRC32 header the test chooses."""
+
+    def __init__(self, body: bytes, crc32: str) -> None:
+        self.body = body
+        self.crc32 = crc32
+        self.seen: list[tuple[str, str]] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.seen.append((request.method, request.headers.get("x-amz-checksum-mode", "")))
+        headers = {"ETag": '"e1"', "x-amz-checksum-crc32": self.crc32, "x-amz-checksum-type": "FULL_OBJECT"}
+        return web.Response(body=self.body, headers=headers)
+
+
+@pytest.mark.parametrize("good", [True, False])
+async def test_lean_get_checks_the_checksum_it_asked_for(tmp_path: Path, good: bool) -> None:
+    body = b"listed and small"
+    right = base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode()
+    server = ObjectServer(body, right if good else base64.b64encode(b"\0\0\0\0").decode())
+    app = web.Application()
+    app.router.add_route("GET", "/{tail:.*}", server.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    settings = StoreSettings(endpoint_url=f"http://127.0.0.1:{port}", aws_access_key_id="k", aws_secret_access_key="s")
+    try:
+        async with AsyncS3Store("object-bucket", settings=settings) as store:
+            info = ObjectInfo(key="k.bin", size=len(body), etag="e1")
+            result = await store.download_many([(info, tmp_path / "k.bin")], fsync=False)
+    finally:
+        await runner.cleanup()
+    assert server.seen == [("GET", "ENABLED")]  # one lean GET, no HEAD
+    if good:
+        assert result.ok and (tmp_path / "k.bin").read_bytes() == body
+    else:
+        assert isinstance(result.items[0].error, IntegrityError)
+        assert os.listdir(tmp_path) == []
+
+
+async def test_a_stale_listing_is_handled(store: AsyncS3Store, s3: Any, tmp_path: Path) -> None:
+    """Listed small, since grown past LEAN_MAX (botocore takes over) or deleted (that item fails alone)."""
+    for key in ("grows.bin", "goes.bin", "stays.bin"):
+        await store.put_bytes(key, key.encode())
+    infos = [info async for info in store.list()]
+    grown = os.urandom(LEAN_MAX + 100)
+    s3.put_object(Bucket=store.bucket, Key="grows.bin", Body=grown)
+    s3.delete_object(Bucket=store.bucket, Key="goes.bin")
+    result = await store.download_many([(info, tmp_path / info.key) for info in infos], fsync=False)
+    outcome = {Path(item.destination).name: item for item in result.items}
+    assert (tmp_path / "grows.bin").read_bytes() == grown and outcome["grows.bin"].ok
+    assert (tmp_path / "stays.bin").read_bytes() == b"stays.bin"
+    assert isinstance(outcome["goes.bin"].error, ObjectNotFound) and not (tmp_path / "goes.bin").exists()

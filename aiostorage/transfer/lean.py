@@ -1,17 +1,20 @@
-"""A lean PutObject for small objects: botocore's credentials and connection pool, not its pipeline.
+"""Lean PutObject and GetObject for small objects: botocore's credentials and session, not its pipeline.
 
-botocore spends ~2-3 ms of CPU on every PutObject before any byte is sent: the endpoint rule set is
-evaluated afresh for every key (about a third of it), the user agent is rebuilt, and the request passes
-through a dozen event hooks. For many small objects that CPU, not the network, sets the pace. This path
-resolves the bucket's URL once (through botocore, by presigning a probe URL: addressing style, region
-and custom endpoints are botocore's answer), then signs each request itself (``sigv4.py``: the payload's
-SHA-256 always signed, over HTTP and HTTPS alike) and sends it through the client's own HTTP session and
-connection pool, with S3 verifying a CRC32 checksum header as botocore would send it.
+botocore spends ~2-3 ms of CPU on every request before any byte is sent: the endpoint rule set is
+evaluated afresh for every key (about a third of it), the user agent is rebuilt, the request passes
+through a dozen event hooks, and the answer's headers go through its parser (dates by ``dateutil``).
+For many small objects that CPU, not the network, sets the pace. This path resolves the bucket's URL
+once (through botocore, by presigning a probe URL: addressing style, region and custom endpoints are
+botocore's answer), then signs each request itself (``sigv4.py``; a PUT's payload SHA-256 always signed,
+over HTTP and HTTPS alike) and sends it through the client's own HTTP session (``send_plain``).
 
-Every single-request upload of up to ``LEAN_PUT_MAX`` bytes takes it (``put_bytes``, and ``upload`` of a
-small file or stream, so bulk uploads of many small files too), when the bucket is a plain name on a
-SigV4 client (no access point ARNs, no directory buckets, no Object Lambda) and the content type and
-metadata are ASCII. A redirect to another region switches the path off for good: botocore follows it.
+A PUT carries a CRC32 checksum header for S3 to verify, as botocore would send it: every single-request
+upload of up to ``LEAN_MAX`` bytes takes this path (``put_bytes``, and ``upload`` of a small file or
+stream, so bulk uploads of many small files too). A GET asks for a whole object a listing said is that
+small (``download_many``), with ``x-amz-checksum-mode: ENABLED``, and reads at most ``LEAN_MAX`` bytes of
+answer: a bigger one (the object grew since) goes back to botocore. The bucket must be a plain name on a
+SigV4 client (no access point ARNs, no directory buckets, no Object Lambda), and a PUT's content type and
+metadata ASCII. A redirect to another region switches the path off for good: botocore follows it.
 """
 
 from __future__ import annotations
@@ -29,12 +32,16 @@ from zlib_ng import zlib_ng
 
 from .._client import HTTPSession
 from .._context import S3Context
+from .._http1 import PlainResponse
 from .sigv4 import sign
 
-__all__ = ["LEAN_PUT_MAX", "LeanPut", "lean_put_supported", "put_lean"]
+__all__ = ["LEAN_MAX", "LeanClient", "RedirectError", "lean_supported", "put_lean"]
 
-# Larger bodies are hashed off the event loop and may be file ranges sent with sendfile: botocore's path.
-LEAN_PUT_MAX = 1024 * 1024
+# Larger bodies are hashed off the event loop, sent from files with sendfile, or streamed to files as they
+# arrive: botocore's path.
+LEAN_MAX = 1024 * 1024
+# SHA-256 of the empty payload, which a GET signs.
+_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 # Lower-case DNS-style names only: ARNs, directory buckets (--x-s3) and Object Lambda aliases go to botocore.
 _PLAIN_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -49,7 +56,7 @@ class RedirectError(Exception):
     """The bucket answered from elsewhere: botocore should make this request."""
 
 
-def lean_put_supported(client: Any, bucket: str) -> bool:
+def lean_supported(client: Any, bucket: str) -> bool:
     """Whether this client and bucket can take the lean path."""
     signature = getattr(client.meta.config, "signature_version", None)
     return (
@@ -59,8 +66,8 @@ def lean_put_supported(client: Any, bucket: str) -> bool:
     )
 
 
-class LeanPut:
-    """Signs and sends PutObject requests for one bucket of one client."""
+class LeanClient:
+    """Signs and sends PutObject and GetObject requests for one bucket of one client."""
 
     def __init__(self, client: Any, bucket: str) -> None:
         self._client = client
@@ -68,13 +75,13 @@ class LeanPut:
         self.usable = True
         self._base: tuple[str, str, str] | None = None
         self._resolving = asyncio.Lock()
-        self._user_agent = f"aiostorage/lean-put {client.meta.config.user_agent or ''}".strip()
+        self._user_agent = f"aiostorage/lean {client.meta.config.user_agent or ''}".strip()
 
     def fits(self, size: int, attributes: dict[str, Any]) -> bool:
         """Whether a body of ``size`` bytes with these attributes takes this path (still usable)."""
         metadata: dict[str, str] = attributes["Metadata"]
         plain = [attributes["ContentType"], *metadata, *metadata.values()]
-        return self.usable and size <= LEAN_PUT_MAX and all(map(str.isascii, plain))
+        return self.usable and size <= LEAN_MAX and all(map(str.isascii, plain))
 
     async def _bucket_url(self) -> tuple[str, str, str]:
         """(scheme, host, path prefix) of the bucket, as botocore resolves it."""
@@ -98,6 +105,34 @@ class LeanPut:
         Raises ``ClientError`` for an error answer (so the retry loop and the error table treat it as
         botocore's), ``RedirectError`` when botocore should take over.
         """
+        checksum = base64.b64encode(zlib_ng.crc32(body).to_bytes(4, "big")).decode()
+        headers = {
+            **headers,
+            "Content-Length": str(len(body)),
+            "x-amz-checksum-crc32": checksum,
+            "x-amz-sdk-checksum-algorithm": "CRC32",
+        }
+        response = await self._send("PUT", key, headers, body, hashlib.sha256(body).hexdigest(), "PutObject")
+        return response.headers
+
+    async def get(self, key: str, headers: dict[str, str]) -> PlainResponse:
+        """One attempt: GET ``key`` whole, answered with at most ``LEAN_MAX`` bytes of body.
+
+        Raises as ``put`` does, and ``ResponseTooLarge`` for a bigger answer.
+        """
+        return await self._send("GET", key, headers, b"", _EMPTY_SHA256, "GetObject", max_body=LEAN_MAX)
+
+    async def _send(
+        self,
+        method: str,
+        key: str,
+        headers: dict[str, str],
+        body: bytes,
+        payload_sha256: str,
+        operation: str,
+        *,
+        max_body: int = LEAN_MAX,
+    ) -> PlainResponse:
         client = self._client
         scheme, host, path = await self._bucket_url()
         path += quote(key, safe="/~")
@@ -105,19 +140,12 @@ class LeanPut:
         if credentials is None:
             raise NoCredentialsError()
         frozen = await credentials.get_frozen_credentials()
-        checksum = base64.b64encode(zlib_ng.crc32(body).to_bytes(4, "big")).decode()
         signed = sign(
-            method="PUT",
+            method=method,
             host=host,
             path=path,
-            headers={
-                **headers,
-                "Content-Length": str(len(body)),
-                "x-amz-checksum-crc32": checksum,
-                "x-amz-sdk-checksum-algorithm": "CRC32",
-                "User-Agent": self._user_agent,
-            },
-            payload_sha256=hashlib.sha256(body).hexdigest(),
+            headers={**headers, "User-Agent": self._user_agent},
+            payload_sha256=payload_sha256,
             access_key=frozen.access_key,
             secret_key=frozen.secret_key,
             token=frozen.token,
@@ -125,23 +153,24 @@ class LeanPut:
             now=datetime.now(UTC),
         )
         session: HTTPSession = client._endpoint.http_session
-        response = await session.send_plain("PUT", urlunsplit((scheme, host, path, "", "")), signed, body)
-        status, answer = response.status, response.headers
+        url = urlunsplit((scheme, host, path, "", ""))
+        response = await session.send_plain(method, url, signed, body, max_body=max_body)
+        status = response.status
         if status < 300:
-            return answer
+            return response
         fields = {name.decode(): value.decode() for name, value in _ERROR_FIELD.findall(response.body)}
         code = fields.get("Code") or str(status)
         if status in _REDIRECT_STATUSES or code in _REDIRECT_CODES:
             raise RedirectError(code)
         error: dict[str, Any] = {
             "Error": {"Code": code, "Message": fields.get("Message", "")},
-            "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": answer},
+            "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": response.headers},
         }
-        raise ClientError(error, "PutObject")
+        raise ClientError(error, operation)
 
 
 async def put_lean(
-    ctx: S3Context, lean: LeanPut, key: str, body: bytes, attributes: dict[str, Any]
+    ctx: S3Context, lean: LeanClient, key: str, body: bytes, attributes: dict[str, Any]
 ) -> dict[str, Any] | None:
     """PutObject of ``body`` through ``lean``, with ``ctx``'s retries and budget; the response's fields.
 

@@ -1,20 +1,26 @@
-"""Download one large object to a file: aiostorage against its peers, on s3rver and on moto.
+"""Download one large object, and many small ones, to files: aiostorage against its peers, on s3rver and moto.
 
 python -m benchmarks.bench_download [--rounds 5] [--size-mib 256] [--part-mib 8] [--concurrency 8]
-                                    [--servers s3rver,moto]
+                                    [--small 300] [--servers s3rver,moto]
 
 Every client gets the same part size and parallelism where it has the notion. The ceiling is raw ranged
 GETs with aiohttp on one presigned URL (signed once, nothing hashed per byte), discarding the bytes: the
 most any client could get from the server on this machine. Clients run one after another inside each
 round, in a fresh event loop each; moto runs in its own process so the CPU figures are the client's.
 Medians over the rounds; only the ratios measured in this one run mean anything.
+
+The small objects (``--small`` of 4 KiB, 32 in flight, keys known from a listing made before the clock
+starts) are what a bulk download or a ``sync`` of many files is made of: there the client's CPU per
+request, not the bandwidth, sets the pace.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -37,6 +43,9 @@ MiB = 1024 * 1024
 GiB = 1024 * MiB
 BUCKET = "bench-download"
 KEY = "big/object.bin"
+SMALL_PREFIX = "small/"
+SMALL_SIZE = 4096
+SMALL_IN_FLIGHT = 32
 
 
 def boto3_client(server: Server, pool: int) -> Any:
@@ -183,6 +192,131 @@ class Bench:
         assert received == self.size
 
 
+class SmallBench:
+    """Many small objects to files, 32 in flight: every client gets the same keys."""
+
+    def __init__(self, server: Server, count: int, folder: Path) -> None:
+        self.server = server
+        self.count = count
+        self.folder = folder
+        self.clock = Clock()
+        client = boto3_client(server, SMALL_IN_FLIGHT)
+        with concurrent.futures.ThreadPoolExecutor(SMALL_IN_FLIGHT) as pool:
+            self.keys = list(
+                pool.map(
+                    lambda n: seed_small(client, f"{SMALL_PREFIX}{n:05d}.bin"),
+                    range(count),
+                )
+            )
+
+    def settings(self) -> StoreSettings:
+        return StoreSettings(
+            endpoint_url=self.server.endpoint_url,
+            region=self.server.region,
+            aws_access_key_id=self.server.access_key,
+            aws_secret_access_key=self.server.secret_key,
+        )
+
+    def dest(self, client: str, key: str) -> Path:
+        return self.folder / client / key
+
+    async def aiostorage(self, fsync: bool) -> None:
+        async with AsyncS3Store(BUCKET, settings=self.settings(), concurrency=SMALL_IN_FLIGHT) as store:
+            infos = [info async for info in store.list(SMALL_PREFIX)]
+            with self.clock.section():
+                result = await store.download_many(
+                    [(info, self.dest("aiostorage", info.key)) for info in infos], fsync=fsync
+                )
+        assert result.ok and len(result.items) == self.count
+
+    def boto3(self) -> None:
+        client = boto3_client(self.server, SMALL_IN_FLIGHT)
+        for key in self.keys:
+            self.dest("boto3", key).parent.mkdir(parents=True, exist_ok=True)
+        with self.clock.section(), concurrent.futures.ThreadPoolExecutor(SMALL_IN_FLIGHT) as pool:
+            list(pool.map(lambda key: client.download_file(BUCKET, key, str(self.dest("boto3", key))), self.keys))
+
+    async def aioboto3(self) -> None:
+        session = aioboto3.Session(
+            aws_access_key_id=self.server.access_key,
+            aws_secret_access_key=self.server.secret_key,
+            region_name=self.server.region,
+        )
+        config = Config(max_pool_connections=SMALL_IN_FLIGHT, s3={"addressing_style": "path"})
+        semaphore = asyncio.Semaphore(SMALL_IN_FLIGHT)
+        self.dest("aioboto3", self.keys[0]).parent.mkdir(parents=True, exist_ok=True)
+        async with session.client("s3", endpoint_url=self.server.endpoint_url, config=config) as client:
+
+            async def get(key: str) -> None:
+                async with semaphore:
+                    response = await client.get_object(Bucket=BUCKET, Key=key)
+                    async with response["Body"] as body:
+                        self.dest("aioboto3", key).write_bytes(await body.read())
+
+            with self.clock.section():
+                await asyncio.gather(*(get(key) for key in self.keys))
+
+    async def obstore(self) -> None:
+        import obstore
+        from obstore.store import S3Store
+
+        store = S3Store(
+            BUCKET,
+            endpoint=self.server.endpoint_url,
+            access_key_id=self.server.access_key,
+            secret_access_key=self.server.secret_key,
+            region=self.server.region,
+            client_options={"allow_http": True},
+        )
+        semaphore = asyncio.Semaphore(SMALL_IN_FLIGHT)
+        self.dest("obstore", self.keys[0]).parent.mkdir(parents=True, exist_ok=True)
+
+        async def get(key: str) -> None:
+            async with semaphore:
+                response = await obstore.get_async(store, key)
+                self.dest("obstore", key).write_bytes(bytes(await response.bytes_async()))
+
+        with self.clock.section():
+            await asyncio.gather(*(get(key) for key in self.keys))
+
+
+def seed_small(client: Any, key: str) -> str:
+    client.put_object(Bucket=BUCKET, Key=key, Body=os.urandom(SMALL_SIZE))
+    return key
+
+
+def bench_small(server: Server, args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-download-small-") as folder:
+        bench = SmallBench(server, args.small, Path(folder))
+        clients: dict[str, Callable[[], None]] = {
+            "aiostorage download_many": async_run(lambda: bench.aiostorage(fsync=True)),
+            "aiostorage fsync=False": async_run(lambda: bench.aiostorage(fsync=False)),
+            "boto3 download_file threads": bench.boto3,
+            "aioboto3 get_object gather": async_run(bench.aioboto3),
+            "obstore get_async gather": async_run(bench.obstore),
+        }
+        walls: dict[str, list[float]] = {name: [] for name in clients}
+        cpus: dict[str, list[float]] = {name: [] for name in clients}
+        for _ in range(args.rounds):
+            for name, run in clients.items():
+                run()
+                walls[name].append(bench.clock.wall)
+                cpus[name].append(bench.clock.cpu)
+                shutil.rmtree(folder)
+                os.mkdir(folder)
+    wall = {name: statistics.median(values) for name, values in walls.items()}
+    ours = wall["aiostorage download_many"]
+    print(
+        f"\n{server.name}: {args.small} x {SMALL_SIZE // 1024} KiB objects to files, {SMALL_IN_FLIGHT} in flight, "
+        f"median of {args.rounds}"
+    )
+    print(f"{'client':<30} {'seconds':>8} {'objects/s':>10} {'CPU ms/object':>14} {'ours vs it':>11}")
+    for name in clients:
+        cpu = statistics.median(cpus[name]) * 1000 / args.small
+        ratio = "" if name == "aiostorage download_many" else f"{wall[name] / ours:.2f}x"
+        print(f"{name:<30} {wall[name]:>8.2f} {args.small / wall[name]:>10.0f} {cpu:>14.2f} {ratio:>11}")
+
+
 def async_run(factory: Callable[[], Awaitable[None]]) -> Callable[[], None]:
     def run() -> None:
         asyncio.run(factory())  # type: ignore[arg-type]
@@ -235,6 +369,7 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=256)
     parser.add_argument("--part-mib", type=int, default=8)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--small", type=int, default=300, help="small objects (0: skip that part)")
     parser.add_argument("--servers", default="s3rver,moto")
     args = parser.parse_args()
     for name in args.servers.split(","):
@@ -244,9 +379,13 @@ def main() -> None:
                 continue
             with s3rver_server() as server:
                 bench_server(server, args)
+                if args.small:
+                    bench_small(server, args)
         elif name == "moto":
             with moto_process_server() as server:
                 bench_server(server, args)
+                if args.small:
+                    bench_small(server, args)
         else:
             parser.error(f"unknown server {name!r}")
 

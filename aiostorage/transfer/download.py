@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -68,18 +69,24 @@ class _TempFile:
         stem = os.fsencode(dest.name)[:200].decode(errors="ignore")
         self.path = dest.parent / f".{stem}.{uuid.uuid4().hex[:12]}{TEMP_SUFFIX}"
         self.fd: int | None = None
-        self._lock = anyio.Lock()
+        # Ranges are written from several worker threads: the first one creates the file.
+        self._creating = threading.Lock()
 
-    async def open(self) -> int:
-        async with self._lock:
+    def open(self) -> int:
+        """The file's descriptor, creating the file on first use (blocking)."""
+        with self._creating:
             if self.fd is None:
-                self.fd = await anyio.to_thread.run_sync(self._create)
+                self.dest.parent.mkdir(parents=True, exist_ok=True)
+                # 0o666 and the umask, like any new file (mkstemp's 0o600 would surprise whoever reads it next).
+                flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+                self.fd = os.open(self.path, flags, 0o666)
             return self.fd
 
-    def _create(self) -> int:
-        self.dest.parent.mkdir(parents=True, exist_ok=True)
-        # 0o666 and the umask, like any new file (mkstemp's 0o600 would surprise whoever reads it next).
-        return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    def write(self, offset: int, chunks: list[bytes]) -> int:
+        """Write ``chunks`` at ``offset`` (blocking: one worker-thread hop opens and writes); the descriptor."""
+        fd = self.open()
+        _write(fd, offset, chunks)
+        return fd
 
     def commit(self, fsync: bool) -> None:
         """Flush, close and rename over ``dest`` (blocking)."""
@@ -139,8 +146,7 @@ async def download_object(
         nonlocal transferred, unsynced, syncing
         try:
             # Local file errors (permissions, a full disk) surface as the OSError they are, never retried.
-            fd = await temp.open()
-            await anyio.to_thread.run_sync(_write, fd, offset, chunks)
+            fd = await anyio.to_thread.run_sync(temp.write, offset, chunks)
         finally:
             done.set()
         written = sum(map(len, chunks))
@@ -192,9 +198,9 @@ async def download_object(
                     group.start_soon(_fetch_ranges, limiter, reader, ranges, lambda: range_sink(group))
         version = reader.version
         assert version is not None  # else the first request failed and the group raised its error
-        fd = await temp.open()  # an empty object wrote nothing
-        await _verify(fd, version, transferred, checksums[0] if checksums else None, ctx.bucket, key)
-        await anyio.to_thread.run_sync(temp.commit, fsync)
+        checksum = checksums[0] if checksums else None
+        # One worker-thread hop for the whole ending: many small objects pay it once each.
+        await anyio.to_thread.run_sync(_finish, temp, version, transferred, checksum, fsync, ctx.bucket, key)
         committed = True
     except OSError as exc:
         # The destination failed (a full disk, a file where a folder should be, permissions).
@@ -225,11 +231,26 @@ async def _fetch_ranges(
             await reader.fetch(first, last, new_sink(), flush_bytes=WRITE_SIZE)
 
 
-async def _verify(
+def _finish(
+    temp: _TempFile,
+    version: ObjectVersion,
+    transferred: int,
+    checksum: Checksum | None,
+    fsync: bool,
+    bucket: str,
+    key: str,
+) -> None:
+    """Verify the file, then flush and rename it over the destination (blocking)."""
+    fd = temp.open()  # an empty object wrote nothing
+    _verify(fd, version, transferred, checksum, bucket, key)
+    temp.commit(fsync)
+
+
+def _verify(
     fd: int, version: ObjectVersion, transferred: int, checksum: Checksum | None, bucket: str, key: str
 ) -> None:
-    """Size, then the full-object checksum when the object has one we can compute."""
-    size = (await anyio.to_thread.run_sync(os.fstat, fd)).st_size
+    """Size, then the full-object checksum when the object has one we can compute (blocking)."""
+    size = os.fstat(fd).st_size
     if transferred != version.size or size != version.size:
         raise IntegrityError(
             f"s3://{bucket}/{key}: got {transferred} bytes ({size} in the file), expected {version.size}",
@@ -238,7 +259,7 @@ async def _verify(
         )
     if checksum is None or not supported(checksum):
         return
-    actual = await anyio.to_thread.run_sync(file_checksum, fd, version.size, checksum.algorithm)
+    actual = file_checksum(fd, version.size, checksum.algorithm)
     if actual != checksum.value:
         raise IntegrityError(
             f"s3://{bucket}/{key}: {checksum.algorithm} of the downloaded bytes is {actual}, S3 has {checksum.value}",

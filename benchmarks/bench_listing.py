@@ -271,6 +271,13 @@ async def put_aiostorage(server: Server, items: list[tuple[str, bytes]]) -> int:
     return len(items)
 
 
+async def put_aiostorage_upload_many(server: Server, items: list[tuple[str, bytes]]) -> int:
+    async with AsyncS3Store(PUT_BUCKET, settings=settings_for(server), concurrency=IN_FLIGHT) as store:
+        result = await store.upload_many([(data, key) for key, data in items])
+    assert result.ok
+    return len(items)
+
+
 def put_boto3(server: Server, items: list[tuple[str, bytes]]) -> int:
     client = boto3_client(server)
     with concurrent.futures.ThreadPoolExecutor(IN_FLIGHT) as pool:
@@ -371,6 +378,7 @@ def bench_server(
     }
     putters: dict[str, Callable[..., Any]] = {
         "aiostorage put_bytes (gather)": put_aiostorage,
+        "aiostorage upload_many": put_aiostorage_upload_many,
         "boto3 threads": put_boto3,
         "aioboto3 gather": put_aioboto3,
         "s3fs _pipe": put_s3fs,

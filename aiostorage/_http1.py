@@ -144,7 +144,9 @@ class _Connection(asyncio.Protocol):
             try:
                 length = int(headers["content-length"])
             except ValueError:
-                raise aiohttp.ClientPayloadError(f"bad Content-Length {headers['content-length']!r}") from None
+                length = -1
+            if length < 0:
+                raise aiohttp.ClientPayloadError(f"bad Content-Length {headers['content-length']!r}")
             if length > self._max_body:
                 raise ResponseTooLarge(f"a response body of {length} bytes, more than {self._max_body}")
             if len(buffer) < length:
@@ -215,7 +217,10 @@ def _dechunk(buffer: bytearray, max_body: int) -> tuple[bytes, bytes] | None:
 
 
 class OriginPool:
-    """Kept-alive connections to one origin (scheme, host, port), one request on each at a time."""
+    """Kept-alive connections to one origin (scheme, host, port), one request on each at a time.
+
+    For PUT and GET: the answer to a HEAD announces a ``Content-Length`` whose body never comes.
+    """
 
     def __init__(self, host: str, port: int, ssl_context: ssl.SSLContext | None, *, max_idle: int) -> None:
         self._host = host

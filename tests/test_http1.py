@@ -160,6 +160,8 @@ async def test_a_fresh_connection_closed_before_the_answer_fails(serve: Serve) -
         [b"NOT HTTP\r\n\r\n"],
         [b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n"],
         [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"],
+        [b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\nhello"],
+        [b"HTTP/1.1 200 OK\r\nContent-Length: five\r\n\r\nhello"],
     ],
 )
 async def test_broken_answers_raise_and_drop_the_connection(serve: Serve, pieces: list[bytes]) -> None:

@@ -12,7 +12,7 @@ from zlib_ng import zlib_ng
 
 from .ranged import Checksum
 
-__all__ = ["file_checksum", "supported"]
+__all__ = ["bytes_checksum", "file_checksum", "supported"]
 
 logger = logging.getLogger("aiostorage")
 
@@ -66,4 +66,14 @@ def file_checksum(fd: int, size: int, algorithm: str) -> str:
             break
         hasher.update(data)
         offset += len(data)
+    return base64.b64encode(hasher.digest()).decode("ascii")
+
+
+def bytes_checksum(data: bytes, algorithm: str) -> str:
+    """The base64 checksum of ``data``, an object small enough to be held whole."""
+    factory = _hasher(algorithm)
+    if factory is None:
+        raise ValueError(f"unsupported checksum algorithm {algorithm}")
+    hasher = factory()
+    hasher.update(data)
     return base64.b64encode(hasher.digest()).decode("ascii")

@@ -26,7 +26,8 @@ from .._exceptions import IntegrityError, StorageError
 from .._models import DownloadResult, TransferProgress
 from .._settings import MiB
 from .._tasks import task_group
-from .checksum import file_checksum, supported
+from .checksum import bytes_checksum, file_checksum, supported
+from .lean import LEAN_MAX
 from .ranged import Checksum, ObjectVersion, RangeReader, Sink
 
 __all__ = ["CLEANUP_DEADLINE", "WRITE_SIZE", "download_object"]
@@ -131,9 +132,16 @@ async def download_object(
     """Download ``key`` into ``dest`` atomically; see the module's docstring.
 
     ``size_hint`` is the size a listing reported: an object that fits one part is then asked for whole,
-    which brings its checksum along (one request, where a ranged GET needs a HEAD after it), and a
-    small one takes the lean path.
+    which brings its checksum along (one request, where a ranged GET needs a HEAD after it). Up to
+    ``LEAN_MAX`` bytes it is fetched on the lean path, checked in memory and written in one go.
     """
+    lean = ctx.lean
+    if size_hint is not None and size_hint <= LEAN_MAX and lean is not None and lean.usable and not version_id:
+        small = RangeReader(ctx, key, version_id=None, part_size=part_size)
+        body = await small.fetch_small(lean)
+        if body is not None:
+            return await _save_small(small, body, dest, fsync, progress)
+        size_hint = None  # it grew since it was listed: ranged, in parallel, like any large object
     reader = RangeReader(ctx, key, version_id=version_id, part_size=part_size)
     temp = _TempFile(dest)
     transferred = 0
@@ -214,6 +222,46 @@ async def download_object(
     )
 
 
+async def _save_small(
+    reader: RangeReader,
+    body: bytes,
+    dest: Path,
+    fsync: bool,
+    progress: Callable[[TransferProgress], None] | None,
+) -> DownloadResult:
+    """Check a whole object held in memory, then write it beside ``dest`` and rename it there in one go."""
+    version, bucket, key = reader.version, reader.ctx.bucket, reader.key
+    assert version is not None
+    checksum = reader.first_checksum
+    if len(body) != version.size:
+        message = f"s3://{bucket}/{key}: got {len(body)} bytes, expected {version.size}"
+        raise IntegrityError(message, bucket=bucket, key=key)
+    if checksum is not None and supported(checksum):
+        _compare(checksum, bytes_checksum(body, checksum.algorithm), bucket, key)
+    temp = _TempFile(dest)
+    committed = False
+    try:
+        await anyio.to_thread.run_sync(_write_whole, temp, body, fsync)
+        committed = True
+    except OSError as exc:
+        raise StorageError(f"s3://{bucket}/{key} to {dest}: {exc}", bucket=bucket, key=key) from exc
+    finally:
+        if not committed:
+            with anyio.move_on_after(CLEANUP_DEADLINE, shield=True):
+                await anyio.to_thread.run_sync(temp.discard)
+    if progress is not None:
+        progress(TransferProgress(key=key, transferred=len(body), total=len(body)))
+    return DownloadResult(
+        bucket=bucket, key=key, path=dest, etag=version.etag, size=version.size, version_id=version.version_id
+    )
+
+
+def _write_whole(temp: _TempFile, body: bytes, fsync: bool) -> None:
+    """Write all of ``body``, flush and rename over the destination (blocking)."""
+    temp.write(0, [body])
+    temp.commit(fsync)
+
+
 async def _fetch_first(limiter: anyio.CapacityLimiter, reader: RangeReader, sink: Sink, size_hint: int | None) -> None:
     async with limiter:
         await reader.fetch(0, None, sink, flush_bytes=WRITE_SIZE, size_hint=size_hint)
@@ -259,7 +307,11 @@ def _verify(
         )
     if checksum is None or not supported(checksum):
         return
-    actual = file_checksum(fd, version.size, checksum.algorithm)
+    _compare(checksum, file_checksum(fd, version.size, checksum.algorithm), bucket, key)
+
+
+def _compare(checksum: Checksum, actual: str, bucket: str, key: str) -> None:
+    """Raise ``IntegrityError`` unless ``actual`` is the checksum S3 reported."""
     if actual != checksum.value:
         raise IntegrityError(
             f"s3://{bucket}/{key}: {checksum.algorithm} of the downloaded bytes is {actual}, S3 has {checksum.value}",

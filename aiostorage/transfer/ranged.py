@@ -122,12 +122,10 @@ class RangeReader:
         fetched, up to ``first_last``, ends at the object's end or the part's, whichever comes first.
         With ``first=0`` and a ``size_hint`` (a listing's size) that fits one part, the first request
         asks for the whole object instead: S3 then reports its full-object checksum, which it leaves out
-        of ranged answers, and no HEAD is needed to learn it; up to ``LEAN_MAX`` bytes, it goes on the
-        lean path (``lean.py``). Chunks are handed to ``sink`` once at least ``flush_bytes`` are
-        gathered; a retry resumes after the last byte handed over.
+        of ranged answers, and no HEAD is needed to learn it. Chunks are handed to ``sink`` once at least
+        ``flush_bytes`` are gathered; a retry resumes after the last byte handed over.
         """
         whole = first == 0 and size_hint is not None and size_hint <= self.part_size
-        lean = self.ctx.lean if whole and size_hint is not None and size_hint <= LEAN_MAX else None
         cursor = _Cursor()
         # The range's last byte once known (None until the first response of a learning request).
         end: list[int | None] = [last]
@@ -145,17 +143,6 @@ class RangeReader:
             asked_end = stop if stop is not None else first + self.part_size - 1
             if stop is None and cap is not None:
                 asked_end = min(asked_end, cap)
-            if lean is not None and lean.usable and learning and start == 0 and not self.requested_version:
-                answer = await self._get_lean(lean)
-                if answer is not None:
-                    response, body = answer
-                    end[0] = self.first_last = self._check(response, start, learning)
-                    self._checksum_settled = True
-                    self.learned.set()
-                    if body:
-                        await sink(first, [body])
-                        cursor.delivered = len(body)
-                    return
             try:
                 if whole and learning and start == 0:
                     response = await client.get_object(**params)
@@ -190,6 +177,24 @@ class RangeReader:
             if last is None:
                 self.learned.set()
         return cursor.delivered
+
+    async def fetch_small(self, lean: LeanClient) -> bytes | None:
+        """The whole object, held in memory, on the lean path; it learns the version and the checksum.
+
+        None when that path cannot give it: the object is over ``LEAN_MAX`` (it grew since it was
+        listed), or the bucket answered from elsewhere. The ranged path is then the one to take.
+        """
+
+        async def attempt() -> bytes | None:
+            answer = await self._get_lean(lean)
+            if answer is None:
+                return None
+            response, body = answer
+            self.first_last = self._check(response, 0, learning=True)
+            self._checksum_settled = True
+            return body
+
+        return await self.ctx.call("GetObject", attempt, key=self.key, payload_bytes=LEAN_MAX)
 
     async def _get_lean(self, lean: LeanClient) -> tuple[dict[str, Any], bytes] | None:
         """The whole object on the lean path, its headers as botocore would parse them; None: ask botocore."""

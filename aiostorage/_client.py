@@ -77,11 +77,13 @@ class HTTPSession(AIOHTTPSession):  # type: ignore[misc]
         ) as response:
             if (response.content_length or 0) > max_body:
                 raise ResponseTooLarge(f"a response body of {response.content_length} bytes, more than {max_body}")
-            content = await response.content.read(max_body + 1)
-            if len(content) > max_body or not response.content.at_eof():
-                raise ResponseTooLarge(f"a response body of more than {max_body} bytes")
+            content = bytearray()
+            async for chunk in response.content.iter_any():
+                content += chunk
+                if len(content) > max_body:
+                    raise ResponseTooLarge(f"a response body of more than {max_body} bytes")
             answer = {name.decode().lower(): value.decode() for name, value in response.raw_headers}
-            return PlainResponse(response.status, answer, content)
+            return PlainResponse(response.status, answer, bytes(content))
 
     def _open_pool(self, origin: str) -> OriginPool:
         parsed = URL(origin)

@@ -172,10 +172,10 @@ class ForwardProxy:
             return web.Response(status=answer.status, headers=keep, body=content)
 
 
-async def test_put_bytes_through_a_proxy_is_relayed(
-    store: AsyncS3Store, s3: Any, settings: StoreSettings, monkeypatch: pytest.MonkeyPatch
+async def test_lean_requests_through_a_proxy_are_relayed(
+    store: AsyncS3Store, s3: Any, settings: StoreSettings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """With a proxy configured, the lean PUT goes through it (on aiohttp), signed for the real origin."""
+    """With a proxy configured, lean PUTs and GETs go through it (on aiohttp), signed for the real origin."""
     proxy = ForwardProxy()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", proxy.handle)
@@ -186,14 +186,23 @@ async def test_put_bytes_through_a_proxy_is_relayed(
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
+    body = os.urandom(LEAN_MAX - 1)  # a GET answer that arrives in many reads
+    s3.put_object(Bucket=store.bucket, Key="via/listed.bin", Body=body, ChecksumAlgorithm="CRC32")
+    listed = s3.head_object(Bucket=store.bucket, Key="via/listed.bin")
+    info = ObjectInfo(key="via/listed.bin", size=len(body), etag=listed["ETag"].strip('"'))
     try:
         async with AsyncS3Store(store.bucket, settings=settings) as proxied:
             result = await proxied.put_bytes("via/proxy key.txt", b"relayed", metadata={"hop": "1"})
+            fetched = await proxied.download_many([(info, tmp_path / "listed.bin")], fsync=False)
     finally:
         await runner.cleanup()
-    assert proxy.relayed == [f"PUT {settings.endpoint_url}/{store.bucket}/via/proxy%20key.txt"]
+    assert proxy.relayed == [
+        f"PUT {settings.endpoint_url}/{store.bucket}/via/proxy%20key.txt",
+        f"GET {settings.endpoint_url}/{store.bucket}/via/listed.bin",
+    ]
     head = s3.head_object(Bucket=store.bucket, Key="via/proxy key.txt")
     assert result.etag == head["ETag"].strip('"') and head["Metadata"] == {"hop": "1"}
+    assert fetched.ok and (tmp_path / "listed.bin").read_bytes() == body
 
 
 async def test_small_uploads_of_every_source_take_the_lean_path(

@@ -154,6 +154,23 @@ async def test_put_bytes_of_a_small_body_over_https(
     assert head.headers["x-amz-checksum-crc32"] == crc32_b64(body)
 
 
+async def test_download_many_of_small_listed_objects_over_https(
+    tls_store: AsyncS3Store, tls_endpoint: TLSEndpoint, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    """The lean GET goes through the same TLS pool: one GET an object, the checksum asked for."""
+    bodies = {f"small/{n}.bin": data(50_000 + n, seed=n) for n in range(3)}
+    for key, body in bodies.items():
+        s3.put_object(Bucket=bucket, Key=key, Body=body, ChecksumAlgorithm="CRC32")
+    infos = [info async for info in tls_store.list("small/")]
+    result = await tls_store.download_many([(info, tmp_path / info.key) for info in infos], fsync=False)
+    assert result.ok
+    for key, body in bodies.items():
+        assert (tmp_path / key).read_bytes() == body
+        [head] = wire(tls_endpoint, bucket, "GET", key)
+        assert head.headers["user-agent"].startswith("aiostorage/lean")
+        assert head.headers["x-amz-checksum-mode"] == "ENABLED" and "range" not in head.headers
+
+
 class PayloadHeaders:
     """The payload hash and checksum headers of every PutObject and UploadPart botocore sends."""
 

@@ -190,8 +190,7 @@ class RangeReader:
             if answer is None:
                 return None
             response, body = answer
-            self.first_last = self._check(response, 0, learning=True)
-            self._checksum_settled = True
+            self._check(response, 0, learning=True)
             return body
 
         return await self.ctx.call("GetObject", attempt, key=self.key, payload_bytes=LEAN_MAX)

@@ -51,7 +51,7 @@ from .transfer.bulk import (
 )
 from .transfer.copy import MAX_SINGLE_COPY, copy_object
 from .transfer.download import download_object
-from .transfer.lean import LeanClient, lean_supported
+from .transfer.lean import LeanClient, get_lean, lean_supported
 from .transfer.listing import ObjectListing, list_level, list_objects
 from .transfer.sources import UploadSource
 from .transfer.stream import ObjectStream
@@ -154,7 +154,11 @@ class AsyncS3Store:
     async def get_bytes(
         self, key: str, *, version_id: str | None = None, byte_range: tuple[int, int] | None = None
     ) -> bytes:
-        """The object's bytes, or the inclusive ``byte_range=(first, last)`` of them."""
+        """The object's bytes, or the inclusive ``byte_range=(first, last)`` of them.
+
+        Up to 1 MiB (an object, or a range) comes on the lean path in one request; a larger object's
+        first MiB does too, and botocore fetches the rest, pinned to the same ETag.
+        """
         check_key(key)
         range_header = check_byte_range(byte_range)
         ctx = self.ctx
@@ -163,6 +167,15 @@ class AsyncS3Store:
             extra["VersionId"] = version_id
         if range_header:
             extra["Range"] = range_header
+        start = b""
+        lean = ctx.lean
+        if lean is not None and lean.usable and not version_id:
+            got = await get_lean(ctx, lean, key, byte_range)
+            if got is not None:
+                start, rest = got
+                if rest is None:
+                    return start
+                extra["Range"], extra["IfMatch"] = f"bytes={rest[0]}-", rest[1]
 
         async def attempt() -> bytes:
             response = await ctx.client.get_object(Bucket=ctx.bucket, Key=key, **extra)
@@ -174,7 +187,7 @@ class AsyncS3Store:
                 raise ConnectionResetError(f"body cut short: {len(data)} of {expected} bytes")
             return data
 
-        return await ctx.call("GetObject", attempt, key=key)
+        return start + await ctx.call("GetObject", attempt, key=key)
 
     async def head(self, key: str, *, version_id: str | None = None) -> ObjectInfo:
         """Size, ETag, dates, content type and metadata; raises ``ObjectNotFound``."""

@@ -98,12 +98,16 @@ class FlakyServer:
     def __init__(self, script: list[tuple[int, str]]) -> None:
         self.script = script
         self.seen: list[str] = []
+        self.objects: dict[str, bytes] = {}
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
         self.seen.append(request.headers.get("User-Agent", ""))
         status, code = self.script.pop(0) if self.script else (200, "")
+        if status == 200 and request.method == "GET":
+            return web.Response(body=self.objects[request.path])  # the whole object: Range ignored
         if status == 200:
+            self.objects[request.path] = body
             return web.Response(headers={"ETag": f'"{hashlib.md5(body).hexdigest()}"'})
         xml = f"<?xml version='1.0'?><Error><Code>{code}</Code><Message>scripted</Message></Error>"
         return web.Response(status=status, body=xml.encode(), content_type="application/xml")
@@ -113,7 +117,7 @@ class FlakyServer:
 async def flaky() -> AsyncIterator[tuple[FlakyServer, StoreSettings]]:
     server = FlakyServer([])
     app = web.Application()
-    app.router.add_route("PUT", "/{tail:.*}", server.handle)
+    app.router.add_route("*", "/{tail:.*}", server.handle)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     port = free_port()
@@ -134,6 +138,17 @@ async def test_lean_put_retries_transient_errors(flaky: tuple[FlakyServer, Store
         result = await store.put_bytes("k", b"third time")
     assert result.etag == hashlib.md5(b"third time").hexdigest()
     assert len(server.seen) == 3 and all("aiostorage/lean" in agent for agent in server.seen)
+
+
+async def test_lean_get_retries_transient_errors(flaky: tuple[FlakyServer, StoreSettings]) -> None:
+    server, settings = flaky
+    async with AsyncS3Store("flaky-bucket", settings=settings) as store:
+        await store.put_bytes("k", b"0123456789")
+        server.script = [(503, "SlowDown"), (500, "InternalError")]
+        # A server that ignores Range sends the whole object: the range is cut from it.
+        assert await store.get_bytes("k", byte_range=(2, 4)) == b"234"
+        assert await store.get_bytes("k") == b"0123456789"
+    assert len(server.seen) == 5 and all("aiostorage/lean" in agent for agent in server.seen)
 
 
 async def test_lean_put_hands_redirects_to_botocore(flaky: tuple[FlakyServer, StoreSettings]) -> None:
@@ -290,3 +305,33 @@ async def test_a_stale_listing_is_handled(store: AsyncS3Store, s3: Any, tmp_path
     assert (tmp_path / "grows.bin").read_bytes() == grown and outcome["grows.bin"].ok
     assert (tmp_path / "stays.bin").read_bytes() == b"stays.bin"
     assert isinstance(outcome["goes.bin"].error, ObjectNotFound) and not (tmp_path / "goes.bin").exists()
+
+
+async def test_get_bytes_on_the_lean_path(store: AsyncS3Store, s3: Any) -> None:
+    """Up to LEAN_MAX in one lean GET; past it, the first MiB lean and the rest from botocore, pinned."""
+    small, large = os.urandom(10_000), os.urandom(LEAN_MAX + 5_000)
+    s3.put_object(Bucket=store.bucket, Key="small.bin", Body=small)
+    s3.put_object(Bucket=store.bucket, Key="large.bin", Body=large)
+    s3.put_object(Bucket=store.bucket, Key="empty.bin", Body=b"")
+    counter = RequestCounter(store.client)
+    sent_headers: list[dict[str, str]] = []
+    store.client.meta.events.register(
+        "before-send.s3.GetObject",
+        lambda request, **_: sent_headers.append(
+            {name: value.decode() if isinstance(value, bytes) else value for name, value in request.headers.items()}
+        ),
+    )
+    assert await store.get_bytes("small.bin") == small
+    assert await store.get_bytes("small.bin", byte_range=(5, 9)) == small[5:10]
+    assert await store.get_bytes("small.bin", byte_range=(9_990, 20_000)) == small[9_990:]
+    assert await store.get_bytes("empty.bin") == b""
+    assert counter.sent == []  # all lean
+    assert await store.get_bytes("large.bin") == large
+    [rest] = counter.sent
+    assert rest.startswith("GET ") and "large.bin" in rest
+    etag = s3.head_object(Bucket=store.bucket, Key="large.bin")["ETag"]
+    assert sent_headers[0]["Range"] == f"bytes={LEAN_MAX}-" and sent_headers[0]["If-Match"] == etag
+    assert await store.get_bytes("large.bin", byte_range=(0, LEAN_MAX)) == large[: LEAN_MAX + 1]
+    assert len(counter.sent) == 2  # a range over LEAN_MAX is botocore's
+    with pytest.raises(ObjectNotFound):
+        await store.get_bytes("missing.bin")

@@ -10,11 +10,12 @@ over HTTP and HTTPS alike) and sends it through the client's own HTTP session (`
 
 A PUT carries a CRC32 checksum header for S3 to verify, as botocore would send it: every single-request
 upload of up to ``LEAN_MAX`` bytes takes this path (``put_bytes``, and ``upload`` of a small file or
-stream, so bulk uploads of many small files too). A GET asks for a whole object a listing said is that
-small (``download_many``), with ``x-amz-checksum-mode: ENABLED``, and reads at most ``LEAN_MAX`` bytes of
-answer: a bigger one (the object grew since) goes back to botocore. The bucket must be a plain name on a
-SigV4 client (no access point ARNs, no directory buckets, no Object Lambda), and a PUT's content type and
-metadata ASCII. A redirect to another region switches the path off for good: botocore follows it.
+stream, so bulk uploads of many small files too). A GET reads at most ``LEAN_MAX`` bytes of answer: a
+whole object a listing said is that small (``download_many``, with ``x-amz-checksum-mode: ENABLED``; one
+that grew since goes back to botocore), or the first ``LEAN_MAX`` bytes of one (``get_bytes``). The
+bucket must be a plain name on a SigV4 client (no access point ARNs, no directory buckets, no Object
+Lambda), and a PUT's content type and metadata ASCII. A redirect to another region switches the path off
+for good: botocore follows it.
 """
 
 from __future__ import annotations
@@ -27,19 +28,21 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from botocore.exceptions import ClientError, NoCredentialsError
+from botocore.exceptions import ClientError, NoCredentialsError, ResponseStreamingError
 from zlib_ng import zlib_ng
 
 from .._client import HTTPSession
 from .._context import S3Context
-from .._http1 import PlainResponse
+from .._exceptions import error_code
+from .._http1 import PlainResponse, ResponseTooLarge
 from .sigv4 import sign
 
-__all__ = ["LEAN_MAX", "LeanClient", "RedirectError", "lean_supported", "put_lean"]
+__all__ = ["CONTENT_RANGE", "LEAN_MAX", "LeanClient", "RedirectError", "get_lean", "lean_supported", "put_lean"]
 
 # Larger bodies are hashed off the event loop, sent from files with sendfile, or streamed to files as they
 # arrive: botocore's path.
 LEAN_MAX = 1024 * 1024
+CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 # SHA-256 of the empty payload, which a GET signs.
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
@@ -194,3 +197,46 @@ async def put_lean(
     if response is None:
         lean.usable = False
     return response
+
+
+async def get_lean(
+    ctx: S3Context, lean: LeanClient, key: str, byte_range: tuple[int, int] | None
+) -> tuple[bytes, tuple[int, str] | None] | None:
+    """GetObject of ``key`` (or its inclusive ``byte_range``) on the lean path, with ``ctx``'s retries.
+
+    Asks for at most ``LEAN_MAX`` bytes: the whole object when it is no bigger, else its first
+    ``LEAN_MAX`` bytes, with where the rest starts and the ETag to pin the rest to. None when botocore
+    should make the request: a range over ``LEAN_MAX``, a redirect, a server that sent more than asked.
+    """
+    if byte_range is not None:
+        first, last = byte_range
+        if last - first + 1 > LEAN_MAX:
+            return None
+    else:
+        first, last = 0, LEAN_MAX - 1
+
+    async def attempt() -> tuple[bytes, tuple[int, str] | None] | None:
+        try:
+            answer = await lean.get(key, {"Range": f"bytes={first}-{last}"})
+        except RedirectError:
+            lean.usable = False
+            return None
+        except ResponseTooLarge:
+            return None
+        except ClientError as exc:
+            # S3 refuses any range of an empty object (416): the whole of it is no bytes.
+            if byte_range is None and error_code(exc) in {"InvalidRange", "416"}:
+                return b"", None
+            raise
+        body = answer.body
+        if answer.status != 206:  # the whole object, the range ignored
+            return (body if byte_range is None else body[first : last + 1]), None
+        match = CONTENT_RANGE.fullmatch(answer.headers.get("content-range", "").strip())
+        if match is None or int(match[1]) != first or len(body) != int(match[2]) - first + 1:
+            raise ResponseStreamingError(error=f"unexpected Content-Range {answer.headers.get('content-range')!r}")
+        end, total = int(match[2]), match[3]
+        if byte_range is not None or total == "*" or end + 1 >= int(total):
+            return body, None
+        return body, (end + 1, answer.headers.get("etag", ""))
+
+    return await ctx.call("GetObject", attempt, key=key, payload_bytes=last - first + 1)

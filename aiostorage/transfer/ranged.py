@@ -9,7 +9,6 @@ not yet delivered, so nothing is fetched twice and progress never goes backwards
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,14 +20,13 @@ from .._context import S3Context
 from .._exceptions import IntegrityError, ObjectChanged, error_code
 from .._http1 import ResponseTooLarge
 from .._models import CHECKSUM_FIELDS, strip_etag
-from .lean import LEAN_MAX, LeanClient, RedirectError
+from .lean import CONTENT_RANGE, LEAN_MAX, LeanClient, RedirectError
 
 __all__ = ["Checksum", "ObjectVersion", "RangeReader", "Sink"]
 
 # Receives a range's bytes in order: (offset in the object, chunks). It may keep the chunks.
 Sink = Callable[[int, list[bytes]], Awaitable[None]]
 
-_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 # More buffers than this in one positioned write would exceed IOV_MAX on some systems.
 _MAX_CHUNKS = 512
 
@@ -222,7 +220,7 @@ class RangeReader:
         length = int(response.get("ContentLength", 0))
         content_range = response.get("ContentRange")
         if content_range:
-            match = _CONTENT_RANGE.fullmatch(content_range.strip())
+            match = CONTENT_RANGE.fullmatch(content_range.strip())
             if match is None:
                 raise IntegrityError(
                     f"s3://{self.ctx.bucket}/{self.key}: unreadable Content-Range {content_range!r}",

@@ -7,7 +7,8 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from typing import Any, ClassVar, NamedTuple
 
 import boto3
@@ -188,16 +189,42 @@ def tls_endpoint(endpoint_url: str, tmp_path_factory: pytest.TempPathFactory) ->
         yield TLSEndpoint(url=proxy.url, ca_bundle=str(ca_bundle), proxy=proxy)
 
 
-_HOP_BY_HOP = {"host", "content-length", "transfer-encoding", "connection", "keep-alive"}
+# Hop-by-hop headers (RFC 9110 7.6.1), and the framing the relaying client sets again.
+_HOP_BY_HOP = {
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authorization",
+}
+
+
+@asynccontextmanager
+async def serving(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> AsyncIterator[str]:
+    """An aiohttp server on a free loopback port answering every path with ``handler``; yields its URL."""
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
 
 
 class WireCounter:
-    """A reverse proxy in front of moto counting the requests that reach the wire, lean PUTs included.
+    """A relay counting the requests that reach the wire, lean ones included.
 
-    botocore's event hooks (``RequestCounter``) never see the lean PUTs, which bypass its pipeline.
+    botocore's event hooks (``RequestCounter``) never see the lean requests, which bypass its pipeline.
+    With an ``upstream``, it is a reverse proxy in front of it; without, a forward proxy, relaying each
+    request to the absolute URL it names.
     """
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str = "") -> None:
         self.upstream = upstream
         self.sent: list[str] = []
         self.in_flight = 0
@@ -221,20 +248,17 @@ class WireCounter:
         finally:
             self.in_flight -= 1
 
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
 
 @pytest.fixture
 async def wire(endpoint_url: str, settings: StoreSettings) -> AsyncIterator[tuple[WireCounter, StoreSettings]]:
     """A ``WireCounter`` in front of the moto server, and settings that reach moto through it."""
     counter = WireCounter(endpoint_url)
-    app = web.Application(client_max_size=64 * 1024 * 1024)
-    app.router.add_route("*", "/{tail:.*}", counter.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
-        yield counter, settings.model_copy(update={"endpoint_url": f"http://127.0.0.1:{port}"})
+        async with serving(counter.handle) as url:
+            yield counter, settings.model_copy(update={"endpoint_url": url})
     finally:
-        await runner.cleanup()
-        if counter._session is not None:
-            await counter._session.close()
+        await counter.aclose()

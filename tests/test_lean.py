@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import ClientSession, web
+from aiohttp import web
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
@@ -29,7 +29,7 @@ from aiostorage import (
 )
 from aiostorage.transfer.lean import LEAN_MAX
 from aiostorage.transfer.sigv4 import sign
-from tests.conftest import RequestCounter, WireCounter, free_port, unique_name
+from tests.conftest import RequestCounter, WireCounter, serving, unique_name
 
 
 @pytest.mark.parametrize("token", [None, "session/token+="])
@@ -116,19 +116,8 @@ class FlakyServer:
 @pytest.fixture
 async def flaky() -> AsyncIterator[tuple[FlakyServer, StoreSettings]]:
     server = FlakyServer([])
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", server.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    settings = StoreSettings(
-        endpoint_url=f"http://127.0.0.1:{port}", aws_access_key_id="k", aws_secret_access_key="s", max_attempts=3
-    )
-    try:
-        yield server, settings
-    finally:
-        await runner.cleanup()
+    async with serving(server.handle) as url:
+        yield server, StoreSettings(endpoint_url=url, aws_access_key_id="k", aws_secret_access_key="s", max_attempts=3)
 
 
 async def test_lean_put_retries_transient_errors(flaky: tuple[FlakyServer, StoreSettings]) -> None:
@@ -167,51 +156,26 @@ async def test_header_breaking_metadata_is_refused_before_any_request(store: Asy
     assert s3.list_objects_v2(Bucket=store.bucket).get("KeyCount") == 0
 
 
-class ForwardProxy:
-    """A plain HTTP forward proxy on loopback that relays every request it is sent, and counts them."""
-
-    def __init__(self) -> None:
-        self.relayed: list[str] = []
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        self.relayed.append(f"{request.method} {request.url}")
-        skip = {"host", "content-length", "transfer-encoding", "connection", "proxy-connection", "proxy-authorization"}
-        headers = {name: value for name, value in request.headers.items() if name.lower() not in skip}
-        async with (
-            ClientSession(auto_decompress=False) as session,
-            session.request(request.method, str(request.url), headers=headers, data=body) as answer,
-        ):
-            content = await answer.read()
-            keep = {name: value for name, value in answer.headers.items() if name.lower() not in skip}
-            return web.Response(status=answer.status, headers=keep, body=content)
-
-
 async def test_lean_requests_through_a_proxy_are_relayed(
     store: AsyncS3Store, s3: Any, settings: StoreSettings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """With a proxy configured, lean PUTs and GETs go through it (on aiohttp), signed for the real origin."""
-    proxy = ForwardProxy()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", proxy.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
+    proxy = WireCounter()  # no upstream: a forward proxy
     body = os.urandom(LEAN_MAX - 1)  # a GET answer that arrives in many reads
     s3.put_object(Bucket=store.bucket, Key="via/listed.bin", Body=body, ChecksumAlgorithm="CRC32")
     listed = s3.head_object(Bucket=store.bucket, Key="via/listed.bin")
     info = ObjectInfo(key="via/listed.bin", size=len(body), etag=listed["ETag"].strip('"'))
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
     try:
-        async with AsyncS3Store(store.bucket, settings=settings) as proxied:
-            result = await proxied.put_bytes("via/proxy key.txt", b"relayed", metadata={"hop": "1"})
-            fetched = await proxied.download_many([(info, tmp_path / "listed.bin")], fsync=False)
+        async with serving(proxy.handle) as proxy_url:
+            monkeypatch.setenv("HTTP_PROXY", proxy_url)
+            async with AsyncS3Store(store.bucket, settings=settings) as proxied:
+                result = await proxied.put_bytes("via/proxy key.txt", b"relayed", metadata={"hop": "1"})
+                fetched = await proxied.download_many([(info, tmp_path / "listed.bin")], fsync=False)
     finally:
-        await runner.cleanup()
-    assert proxy.relayed == [
+        await proxy.aclose()
+    assert proxy.sent == [
         f"PUT {settings.endpoint_url}/{store.bucket}/via/proxy%20key.txt",
         f"GET {settings.endpoint_url}/{store.bucket}/via/listed.bin",
     ]
@@ -271,19 +235,11 @@ async def test_lean_get_checks_the_checksum_it_asked_for(tmp_path: Path, good: b
     body = b"listed and small"
     right = base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode()
     server = ObjectServer(body, right if good else base64.b64encode(b"\0\0\0\0").decode())
-    app = web.Application()
-    app.router.add_route("GET", "/{tail:.*}", server.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    settings = StoreSettings(endpoint_url=f"http://127.0.0.1:{port}", aws_access_key_id="k", aws_secret_access_key="s")
-    try:
+    async with serving(server.handle) as url:
+        settings = StoreSettings(endpoint_url=url, aws_access_key_id="k", aws_secret_access_key="s")
         async with AsyncS3Store("object-bucket", settings=settings) as store:
             info = ObjectInfo(key="k.bin", size=len(body), etag="e1")
             result = await store.download_many([(info, tmp_path / "k.bin")], fsync=False)
-    finally:
-        await runner.cleanup()
     assert server.seen == [("GET", "ENABLED")]  # one lean GET, no HEAD
     if good:
         assert result.ok and (tmp_path / "k.bin").read_bytes() == body

@@ -54,6 +54,37 @@ def boto3_client(server: Server, pool: int) -> Any:
     )
 
 
+def store_settings(server: Server) -> StoreSettings:
+    return StoreSettings(
+        endpoint_url=server.endpoint_url,
+        region=server.region,
+        aws_access_key_id=server.access_key,
+        aws_secret_access_key=server.secret_key,
+    )
+
+
+def aioboto3_client(server: Server, pool: int) -> Any:
+    """An aioboto3 client (an async context manager) with ``pool`` connections."""
+    session = aioboto3.Session(
+        aws_access_key_id=server.access_key, aws_secret_access_key=server.secret_key, region_name=server.region
+    )
+    config = Config(max_pool_connections=pool, s3={"addressing_style": "path"})
+    return session.client("s3", endpoint_url=server.endpoint_url, config=config)
+
+
+def obstore_store(server: Server) -> Any:
+    from obstore.store import S3Store
+
+    return S3Store(
+        BUCKET,
+        endpoint=server.endpoint_url,
+        access_key_id=server.access_key,
+        secret_access_key=server.secret_key,
+        region=server.region,
+        client_options={"allow_http": True},
+    )
+
+
 def seed(server: Server, size: int) -> None:
     client = boto3_client(server, 10)
     client.create_bucket(Bucket=BUCKET)
@@ -94,23 +125,15 @@ class Bench:
     def dest(self, name: str) -> Path:
         return self.folder / f"{name}.bin"
 
-    def settings(self) -> StoreSettings:
-        return StoreSettings(
-            endpoint_url=self.server.endpoint_url,
-            region=self.server.region,
-            aws_access_key_id=self.server.access_key,
-            aws_secret_access_key=self.server.secret_key,
-        )
-
     async def aiostorage(self, fsync: bool) -> None:
-        async with AsyncS3Store(BUCKET, settings=self.settings(), concurrency=self.concurrency) as store:
+        async with AsyncS3Store(BUCKET, settings=store_settings(self.server), concurrency=self.concurrency) as store:
             with self.clock.section():
                 result = await store.download(KEY, self.dest("aiostorage"), part_size=self.part, fsync=fsync)
         assert result.size == self.size
 
     async def aiostorage_stream(self) -> None:
         total = 0
-        async with AsyncS3Store(BUCKET, settings=self.settings(), concurrency=self.concurrency) as store:
+        async with AsyncS3Store(BUCKET, settings=store_settings(self.server), concurrency=self.concurrency) as store:
             with self.clock.section():
                 async with store.stream(KEY, part_size=self.part) as chunks:
                     async for chunk in chunks:
@@ -123,13 +146,7 @@ class Bench:
             client.download_file(BUCKET, KEY, str(self.dest("boto3")), Config=self.transfer_config)
 
     async def aioboto3(self) -> None:
-        session = aioboto3.Session(
-            aws_access_key_id=self.server.access_key,
-            aws_secret_access_key=self.server.secret_key,
-            region_name=self.server.region,
-        )
-        config = Config(max_pool_connections=self.concurrency, s3={"addressing_style": "path"})
-        async with session.client("s3", endpoint_url=self.server.endpoint_url, config=config) as client:
+        async with aioboto3_client(self.server, self.concurrency) as client:
             with self.clock.section():
                 await client.download_file(BUCKET, KEY, str(self.dest("aioboto3")), Config=self.transfer_config)
 
@@ -152,16 +169,8 @@ class Bench:
 
     async def obstore(self) -> None:
         import obstore
-        from obstore.store import S3Store
 
-        store = S3Store(
-            BUCKET,
-            endpoint=self.server.endpoint_url,
-            access_key_id=self.server.access_key,
-            secret_access_key=self.server.secret_key,
-            region=self.server.region,
-            client_options={"allow_http": True},
-        )
+        store = obstore_store(self.server)
         with self.clock.section():
             response = await obstore.get_async(store, KEY)
             # Writes on the loop, like obstore's own examples; a thread per chunk would only slow it.
@@ -209,19 +218,11 @@ class SmallBench:
                 )
             )
 
-    def settings(self) -> StoreSettings:
-        return StoreSettings(
-            endpoint_url=self.server.endpoint_url,
-            region=self.server.region,
-            aws_access_key_id=self.server.access_key,
-            aws_secret_access_key=self.server.secret_key,
-        )
-
     def dest(self, client: str, key: str) -> Path:
         return self.folder / client / key
 
     async def aiostorage(self, fsync: bool) -> None:
-        async with AsyncS3Store(BUCKET, settings=self.settings(), concurrency=SMALL_IN_FLIGHT) as store:
+        async with AsyncS3Store(BUCKET, settings=store_settings(self.server), concurrency=SMALL_IN_FLIGHT) as store:
             infos = [info async for info in store.list(SMALL_PREFIX)]
             with self.clock.section():
                 result = await store.download_many(
@@ -237,15 +238,9 @@ class SmallBench:
             list(pool.map(lambda key: client.download_file(BUCKET, key, str(self.dest("boto3", key))), self.keys))
 
     async def aioboto3(self) -> None:
-        session = aioboto3.Session(
-            aws_access_key_id=self.server.access_key,
-            aws_secret_access_key=self.server.secret_key,
-            region_name=self.server.region,
-        )
-        config = Config(max_pool_connections=SMALL_IN_FLIGHT, s3={"addressing_style": "path"})
         semaphore = asyncio.Semaphore(SMALL_IN_FLIGHT)
         self.dest("aioboto3", self.keys[0]).parent.mkdir(parents=True, exist_ok=True)
-        async with session.client("s3", endpoint_url=self.server.endpoint_url, config=config) as client:
+        async with aioboto3_client(self.server, SMALL_IN_FLIGHT) as client:
 
             async def get(key: str) -> None:
                 async with semaphore:
@@ -258,16 +253,8 @@ class SmallBench:
 
     async def obstore(self) -> None:
         import obstore
-        from obstore.store import S3Store
 
-        store = S3Store(
-            BUCKET,
-            endpoint=self.server.endpoint_url,
-            access_key_id=self.server.access_key,
-            secret_access_key=self.server.secret_key,
-            region=self.server.region,
-            client_options={"allow_http": True},
-        )
+        store = obstore_store(self.server)
         semaphore = asyncio.Semaphore(SMALL_IN_FLIGHT)
         self.dest("obstore", self.keys[0]).parent.mkdir(parents=True, exist_ok=True)
 

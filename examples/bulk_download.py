@@ -17,16 +17,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
-from contextlib import AsyncExitStack
 from pathlib import Path
 
-import anyio
-from bulk_progress import progress_bar, report
+from bulk_common import bucket_store, progress_bar, report, run
 from rich.console import Console
 
-from aiostorage import AsyncS3Store, ObjectInfo, StorageError, StoreSettings
-from aiostorage.local import LocalServer
+from aiostorage import AsyncS3Store, ObjectInfo
 from aiostorage.transfer.bulk import local_path_for
 
 MiB = 1024 * 1024
@@ -59,18 +55,9 @@ async def download_prefix(store: AsyncS3Store, dest: Path, prefix: str, concurre
 async def main(args: argparse.Namespace) -> int:
     console = Console(soft_wrap=True)
     dest = Path(args.dest)
-    async with AsyncExitStack() as stack:
-        settings = StoreSettings()
-        if not settings.bucket:
-            server = await stack.enter_async_context(LocalServer())
-            settings = await server.provision(bucket="bulk-example")
-            console.print(
-                f"no AWS_S3_BUCKET_NAME: downloading sample objects from a local server at {server.endpoint_url}"
-            )
-            store = await stack.enter_async_context(AsyncS3Store(settings=settings))
+    async with bucket_store(console, "downloading sample objects from") as (store, local):
+        if local:
             await seed(store, args.prefix)
-        else:
-            store = await stack.enter_async_context(AsyncS3Store(settings=settings))
         return await download_prefix(store, dest, args.prefix, args.concurrency, console)
 
 
@@ -80,11 +67,7 @@ def cli() -> None:
     parser.add_argument("--prefix", default="uploads/", help="key prefix (default: uploads/)")
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight, all objects together")
     args = parser.parse_args()
-    try:
-        sys.exit(anyio.run(main, args))
-    except StorageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(1)
+    run(main, args)
 
 
 if __name__ == "__main__":

@@ -15,16 +15,13 @@ end and the exit code is 1.
 from __future__ import annotations
 
 import argparse
-import sys
-from contextlib import AsyncExitStack
 from pathlib import Path
 
 import anyio
-from bulk_progress import progress_bar, report
+from bulk_common import bucket_store, progress_bar, report, run
 from rich.console import Console
 
-from aiostorage import AsyncS3Store, StorageError, StoreSettings
-from aiostorage.local import LocalServer
+from aiostorage import AsyncS3Store
 
 
 def folder_pairs(folder: Path, prefix: str) -> list[tuple[Path, str]]:
@@ -46,14 +43,7 @@ async def upload_folder(store: AsyncS3Store, folder: Path, prefix: str, concurre
 async def main(args: argparse.Namespace) -> int:
     console = Console(soft_wrap=True)
     folder = Path(args.path)
-    async with AsyncExitStack() as stack:
-        settings = StoreSettings()
-        local = not settings.bucket
-        if local:
-            server = await stack.enter_async_context(LocalServer())
-            settings = await server.provision(bucket="bulk-example")
-            console.print(f"no AWS_S3_BUCKET_NAME: uploading to a local server at {server.endpoint_url}")
-        store = await stack.enter_async_context(AsyncS3Store(settings=settings))
+    async with bucket_store(console, "uploading to") as (store, local):
         code = await upload_folder(store, folder, args.prefix, args.concurrency, console)
         if local:
             listed = [info async for info in store.list(args.prefix)]
@@ -69,11 +59,7 @@ def cli() -> None:
     args = parser.parse_args()
     if not Path(args.path).is_dir():
         parser.error(f"{args.path} is not a folder")
-    try:
-        sys.exit(anyio.run(main, args))
-    except StorageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(1)
+    run(main, args)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from .._exceptions import error_code
 from .._http1 import PlainResponse, ResponseTooLarge
 from .sigv4 import sign
 
-__all__ = ["CONTENT_RANGE", "LEAN_MAX", "LeanClient", "RedirectError", "get_lean", "lean_supported", "put_lean"]
+__all__ = ["CONTENT_RANGE", "LEAN_MAX", "LeanClient", "get_lean", "lean_supported", "put_lean"]
 
 # Larger bodies are hashed off the event loop, sent from files with sendfile, or streamed to files as they
 # arrive: botocore's path.
@@ -56,7 +56,7 @@ _ERROR_FIELD = re.compile(rb"<(Code|Message)>([^<]*)</\1>")
 
 
 class RedirectError(Exception):
-    """The bucket answered from elsewhere: botocore should make this request."""
+    """The bucket answered from elsewhere: botocore should make this request (inside ``LeanClient``)."""
 
 
 def lean_supported(client: Any, bucket: str) -> bool:
@@ -102,11 +102,11 @@ class LeanClient:
                     self._base = (parts.scheme, parts.netloc, parts.path[: -len(probe)])
         return self._base
 
-    async def put(self, key: str, body: bytes, headers: dict[str, str]) -> dict[str, str]:
+    async def put(self, key: str, body: bytes, headers: dict[str, str]) -> dict[str, str] | None:
         """One attempt: PUT ``body`` at ``key``; the response headers (lower-case names) on success.
 
         Raises ``ClientError`` for an error answer (so the retry loop and the error table treat it as
-        botocore's), ``RedirectError`` when botocore should take over.
+        botocore's). None when botocore should make the request (see ``_send``).
         """
         checksum = base64.b64encode(zlib_ng.crc32(body).to_bytes(4, "big")).decode()
         headers = {
@@ -116,25 +116,30 @@ class LeanClient:
             "x-amz-sdk-checksum-algorithm": "CRC32",
         }
         response = await self._send("PUT", key, headers, body, hashlib.sha256(body).hexdigest(), "PutObject")
-        return response.headers
+        return None if response is None else response.headers
 
-    async def get(self, key: str, headers: dict[str, str]) -> PlainResponse:
-        """One attempt: GET ``key`` whole, answered with at most ``LEAN_MAX`` bytes of body.
+    async def get(self, key: str, headers: dict[str, str]) -> PlainResponse | None:
+        """One attempt: GET ``key`` with ``headers``, answered with at most ``LEAN_MAX`` bytes of body.
 
-        Raises as ``put`` does, and ``ResponseTooLarge`` for a bigger answer.
+        Raises as ``put`` does; None when botocore should make the request (see ``_send``).
         """
-        return await self._send("GET", key, headers, b"", _EMPTY_SHA256, "GetObject", max_body=LEAN_MAX)
+        return await self._send("GET", key, headers, b"", _EMPTY_SHA256, "GetObject")
 
     async def _send(
-        self,
-        method: str,
-        key: str,
-        headers: dict[str, str],
-        body: bytes,
-        payload_sha256: str,
-        operation: str,
-        *,
-        max_body: int = LEAN_MAX,
+        self, method: str, key: str, headers: dict[str, str], body: bytes, payload_sha256: str, operation: str
+    ) -> PlainResponse | None:
+        """The exchange; None when botocore should make it: the bucket answered from elsewhere (this
+        client is then switched off for good), or the answer is over ``LEAN_MAX`` bytes."""
+        try:
+            return await self._exchange(method, key, headers, body, payload_sha256, operation)
+        except RedirectError:
+            self.usable = False
+            return None
+        except ResponseTooLarge:
+            return None
+
+    async def _exchange(
+        self, method: str, key: str, headers: dict[str, str], body: bytes, payload_sha256: str, operation: str
     ) -> PlainResponse:
         client = self._client
         scheme, host, path = await self._bucket_url()
@@ -157,7 +162,7 @@ class LeanClient:
         )
         session: HTTPSession = client._endpoint.http_session
         url = urlunsplit((scheme, host, path, "", ""))
-        response = await session.send_plain(method, url, signed, body, max_body=max_body)
+        response = await session.send_plain(method, url, signed, body, max_body=LEAN_MAX)
         status = response.status
         if status < 300:
             return response
@@ -183,9 +188,8 @@ async def put_lean(
     headers = {"Content-Type": attributes["ContentType"], **{f"x-amz-meta-{k}": v for k, v in metadata.items()}}
 
     async def attempt() -> dict[str, Any] | None:
-        try:
-            answer = await lean.put(key, body, headers)
-        except RedirectError:
+        answer = await lean.put(key, body, headers)
+        if answer is None:
             return None
         return {
             "ETag": answer.get("etag"),
@@ -193,10 +197,7 @@ async def put_lean(
             "ChecksumCRC32": answer.get("x-amz-checksum-crc32"),
         }
 
-    response = await ctx.call("PutObject", attempt, key=key, payload_bytes=len(body))
-    if response is None:
-        lean.usable = False
-    return response
+    return await ctx.call("PutObject", attempt, key=key, payload_bytes=len(body))
 
 
 async def get_lean(
@@ -218,16 +219,13 @@ async def get_lean(
     async def attempt() -> tuple[bytes, tuple[int, str] | None] | None:
         try:
             answer = await lean.get(key, {"Range": f"bytes={first}-{last}"})
-        except RedirectError:
-            lean.usable = False
-            return None
-        except ResponseTooLarge:
-            return None
         except ClientError as exc:
             # S3 refuses any range of an empty object (416): the whole of it is no bytes.
             if byte_range is None and error_code(exc) in {"InvalidRange", "416"}:
                 return b"", None
             raise
+        if answer is None:
+            return None
         body = answer.body
         if answer.status != 206:  # the whole object, the range ignored
             return (body if byte_range is None else body[first : last + 1]), None

@@ -18,9 +18,8 @@ from botocore.exceptions import ClientError
 
 from .._context import S3Context
 from .._exceptions import IntegrityError, ObjectChanged, error_code
-from .._http1 import ResponseTooLarge
 from .._models import CHECKSUM_FIELDS, strip_etag
-from .lean import CONTENT_RANGE, LEAN_MAX, LeanClient, RedirectError
+from .lean import CONTENT_RANGE, LEAN_MAX, LeanClient
 
 __all__ = ["Checksum", "ObjectVersion", "RangeReader", "Sink"]
 
@@ -195,13 +194,9 @@ class RangeReader:
 
     async def _get_lean(self, lean: LeanClient) -> tuple[dict[str, Any], bytes] | None:
         """The whole object on the lean path, its headers as botocore would parse them; None: ask botocore."""
-        try:
-            answer = await lean.get(self.key, {"x-amz-checksum-mode": "ENABLED"})
-        except RedirectError:
-            lean.usable = False
-            return None
-        except ResponseTooLarge:
-            return None  # it grew since it was listed
+        answer = await lean.get(self.key, {"x-amz-checksum-mode": "ENABLED"})
+        if answer is None:
+            return None  # it grew past LEAN_MAX since it was listed, or the bucket redirected
         headers = answer.headers
         response: dict[str, Any] = {
             "ETag": headers.get("etag"),

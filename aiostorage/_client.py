@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import copy
+import os
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Literal
 
 import aioboto3
+import aiohttp
 from aiobotocore.config import AioConfig
 from aiobotocore.httpsession import AIOHTTPSession, get_cert_path
 from aiobotocore.session import AioSession
 from botocore.exceptions import BotoCoreError
+from botocore.httpsession import create_urllib3_context
 from botocore.loaders import Loader, create_loader
 from yarl import URL
 
@@ -40,6 +44,18 @@ class HTTPSession(AIOHTTPSession):  # type: ignore[misc]
         context: ssl.SSLContext = super()._get_ssl_context()
         context.check_hostname = True
         return context
+
+    def _create_connector(self, proxy_url: str | None) -> aiohttp.TCPConnector:
+        if proxy_url:
+            connector: aiohttp.TCPConnector = super()._create_connector(proxy_url)
+            return connector
+        # aiobotocore loads the CA bundle into a new context for every client (~30 ms, even for an
+        # http:// endpoint); the context built from the same files is shared instead.
+        return aiohttp.TCPConnector(
+            limit=self._max_pool_connections,
+            ssl=self._plain_ssl_context() if self._verify else False,
+            **self._connector_args,
+        )
 
     async def send_plain(
         self, method: str, url: str, headers: dict[str, str], body: bytes, *, max_body: int
@@ -95,18 +111,8 @@ class HTTPSession(AIOHTTPSession):  # type: ignore[misc]
 
     def _plain_ssl_context(self) -> ssl.SSLContext:
         """The TLS context aiobotocore gives its connector when no proxy is used, with the same settings."""
-        if not self._verify:
-            context = ssl.create_default_context()
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-            return context
-        context = self._get_ssl_context()
-        if self._cert_file:
-            context.load_cert_chain(self._cert_file, self._key_file)
-        ca_certs = get_cert_path(self._verify)
-        if ca_certs:
-            context.load_verify_locations(ca_certs, None, None)
-        return context
+        files = (get_cert_path(self._verify) if self._verify else None, self._cert_file, self._key_file)
+        return _tls_context(bool(self._verify), *files, stamps=tuple(_stamp(path) for path in files))
 
     async def close(self) -> None:
         for pool in self._origin_pools.values():
@@ -115,16 +121,61 @@ class HTTPSession(AIOHTTPSession):  # type: ignore[misc]
         await super().close()
 
 
+def _stamp(path: str | None) -> tuple[int, int] | None:
+    """When and how large the file was last written: a rewritten certificate file is read again."""
+    if path is None:
+        return None
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None  # loading it raises the error itself
+    return found.st_mtime_ns, found.st_size
+
+
+@lru_cache(maxsize=16)
+def _tls_context(
+    verify: bool,
+    ca_certs: str | None,
+    cert_file: str | None,
+    key_file: str | None,
+    *,
+    stamps: tuple[tuple[int, int] | None, ...],
+) -> ssl.SSLContext:
+    """One TLS context per set of certificate files (and their ``stamps``), shared by every client.
+
+    A context is safe to share between connections, threads and event loops once set up, and nothing
+    here changes it afterwards.
+    """
+    if not verify:
+        unchecked = ssl.create_default_context()
+        unchecked.check_hostname = False
+        unchecked.verify_mode = ssl.CERT_NONE
+        return unchecked
+    context: ssl.SSLContext = create_urllib3_context()
+    context.check_hostname = True
+    if cert_file:
+        context.load_cert_chain(cert_file, key_file)
+    if ca_certs:
+        context.load_verify_locations(ca_certs, None, None)
+    return context
+
+
 @cache
 def _loader(data_path: str | None) -> Loader:
     """One loader per process: parsing botocore's service models costs ~0.2 s for every new session."""
     return create_loader(data_path)
 
 
+@cache
+def _builtin_handlers() -> Any:
+    """botocore's built-in handlers, registered once: each new session would spend ~20 ms on it."""
+    return AioSession()._original_handler
+
+
 def _session(settings: StoreSettings) -> aioboto3.Session:
     secret = settings.aws_secret_access_key
     token = settings.aws_session_token
-    core = AioSession()
+    core = AioSession(event_hooks=copy.copy(_builtin_handlers()), include_builtin_handlers=False)
     core.register_component("data_loader", _loader(core.get_config_variable("data_path")))
     return aioboto3.Session(
         botocore_session=core,

@@ -309,6 +309,26 @@ async def test_a_certificate_for_another_host_is_refused(
     assert proxy.heads == []
 
 
+async def test_a_rewritten_ca_bundle_is_read_again(
+    bucket: str, settings: StoreSettings, tls_endpoint: TLSEndpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # TLS contexts are shared between stores, keyed on the certificate files: a bundle rewritten in
+    # place (a rotated CA) must be read again by the next store, not served from the first one's context.
+    other, _ = self_signed_certificate(tmp_path, ip="127.0.0.1")
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(other.read_bytes())
+    trusted = await anyio.Path(tls_endpoint.ca_bundle).read_bytes()
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(bundle))
+    endpoint = settings_for(settings, tls_endpoint.url, max_attempts=1)
+    async with AsyncS3Store(bucket, settings=endpoint) as store:
+        with pytest.raises(ConfigError, match="CERTIFICATE_VERIFY_FAILED"):
+            await store.put_bytes("rotated", b"first")
+    bundle.write_bytes(trusted)
+    async with AsyncS3Store(bucket, settings=endpoint) as store:
+        await store.put_bytes("rotated", b"second")  # the lean pool
+        assert (await store.head("rotated")).size == len(b"second")  # aiohttp's connector
+
+
 def test_the_proxy_relays_a_whole_answer_then_the_close(tls_endpoint: TLSEndpoint, s3: Any, bucket: str) -> None:
     # Connection: close makes moto close after answering: the proxy must deliver every byte, then close TLS.
     body = data(3 * MiB + 1, seed=7)

@@ -158,12 +158,20 @@ def _decode_chunked(body: bytes) -> bytes:
 
 
 class Simulator:
-    """The server's state and handlers; ``delay`` seconds pass before every answer."""
+    """The server's state and handlers; ``delay`` seconds pass before every answer.
 
-    def __init__(self, delay: float = 0.05) -> None:
+    With ``serial``, one request is served at a time (the others queue), as by a server bound by its
+    own CPU. ``max_in_flight`` is the most requests it has held at once, served or queued.
+    """
+
+    def __init__(self, delay: float = 0.05, *, serial: bool = False) -> None:
         self.delay = delay
+        self.serial = serial
         self.buckets: dict[str, _Bucket] = {}
         self.requests = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._turn: asyncio.Lock | None = None
 
     def seed(self, bucket: str, keys: list[str], size: int = 0) -> None:
         """Create ``bucket`` (if needed) holding ``keys``, each with ``size`` zero bytes."""
@@ -178,8 +186,17 @@ class Simulator:
 
     async def _wait(self) -> None:
         self.requests += 1
-        if self.delay:
-            await asyncio.sleep(self.delay)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.serial:
+                self._turn = self._turn or asyncio.Lock()
+                async with self._turn:
+                    await asyncio.sleep(self.delay)
+            elif self.delay:
+                await asyncio.sleep(self.delay)
+        finally:
+            self.in_flight -= 1
 
     async def _bucket(self, request: web.Request) -> web.StreamResponse:
         await request.read()
@@ -332,11 +349,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=9000)
     parser.add_argument("--delay", type=float, default=0.05, help="seconds before every answer (default 0.05)")
+    parser.add_argument("--serial", action="store_true", help="serve one request at a time, as a CPU-bound server")
     parser.add_argument("--bucket", action="append", default=[], help="create this bucket (repeatable)")
     parser.add_argument("--tree", nargs=2, type=int, metavar=("PREFIXES", "KEYS"), help="seed the first bucket")
     parser.add_argument("--flat", type=int, metavar="KEYS", help="seed the first bucket with flat/ keys")
     args = parser.parse_args()
-    simulator = Simulator(delay=args.delay)
+    simulator = Simulator(delay=args.delay, serial=args.serial)
     for name in args.bucket:
         simulator.seed(name, [])
     if args.bucket and args.tree:

@@ -12,8 +12,9 @@ from moto.s3.models import s3_backends
 from aiostorage import AsyncS3Store, BucketNotFound, InvalidArgument, ObjectInfo, StoreSettings
 from aiostorage.transfer.keyspace import split_points
 from aiostorage.transfer.listpage import _read_tree, _scan, parse_list_page
-from benchmarks.simulator import Simulator
-from tests.conftest import ODD_KEYS, RequestCounter, unique_name
+from aiostorage.transfer.pace import Pace
+from benchmarks.simulator import Simulator, simulator_in_thread
+from tests.conftest import ODD_KEYS, RequestCounter, free_port, unique_name
 
 
 def tree_keys() -> list[str]:
@@ -72,10 +73,10 @@ async def test_list_matches_boto3_each_key_once(tree_store: AsyncS3Store, s3: An
     ]
     by_key = {obj["Key"]: obj for obj in expected}
     assert all(info.last_modified == by_key[info.key]["LastModified"] for info in listed)
-    # One undelimited page first (its 1,000 keys cover the root keys and the first prefixes), then the
-    # fan-out over the prefixes the rest lies in, in parallel.
-    assert "delimiter" not in counter.sent[0]
-    assert sum("delimiter=%2F" in request for request in counter.sent[1:]) >= 20
+    # Two undelimited pages first (their 2,000 keys cover the root keys and the first prefixes), then
+    # the fan-out over the prefixes the rest lies in, in parallel.
+    assert not any("delimiter" in request for request in counter.sent[:2])
+    assert sum("delimiter=%2F" in request for request in counter.sent[2:]) >= 5
     assert counter.max_in_flight > 1
 
 
@@ -96,9 +97,9 @@ async def test_list_prefix_filter(tree_store: AsyncS3Store, s3: Any, ordered: bo
 
 @pytest.mark.parametrize("ordered", [False, True])
 async def test_list_flat_key_space_is_split(store: AsyncS3Store, s3: Any, ordered: bool) -> None:
-    """2,500 keys with no delimiter below the prefix: past the first page, listed in parallel ranges, each once."""
+    """4,500 keys with no delimiter below the prefix: past the first pages, listed in parallel ranges, each once."""
     backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
-    keys = [f"flat/{n:05d}" for n in range(2500)]
+    keys = [f"flat/{n:05d}" for n in range(4500)]
     for key in keys:
         backend.put_object(store.bucket, key, b"x")
     counter = RequestCounter(store.client)
@@ -106,7 +107,7 @@ async def test_list_flat_key_space_is_split(store: AsyncS3Store, s3: Any, ordere
     assert sorted(listed) == keys == [obj["Key"] for obj in oracle(s3, store.bucket)]
     if ordered:
         assert listed == keys
-    # A sequential listing would be 2 requests in a row; ranges ran side by side.
+    # A sequential listing would be 5 requests in a row; ranges ran side by side.
     assert counter.max_in_flight > 1
     assert any("start-after" in request for request in counter.sent)
 
@@ -143,6 +144,83 @@ async def test_list_continues_inside_the_prefix_the_first_page_ended_in(store: A
         assert len(listed) == len(set(listed)) and sorted(listed) == sorted(keys)
         if ordered:
             assert listed == sorted(keys)
+
+
+async def test_small_folders_share_pages(store: AsyncS3Store, s3: Any) -> None:
+    """Folders far smaller than a page are listed a few at a time without a delimiter, each key once.
+
+    The first two pages show folders of 150 keys, so the rest goes out in groups of 5 folders; the
+    last folders hold 300 keys, so one group overflows its page and is cut again where it stopped.
+    Objects between the folders (``d14``, ``d14.txt``, ``d20.txt``) belong to the level, not to a group,
+    and end a run of folders to group; ``d16/sub/`` is listed with its group.
+    """
+    backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
+    sizes = [150] * 25 + [300] * 9
+    keys = [
+        f"d{p:02d}/{'sub/' if p == 16 and n % 7 == 0 else ''}k{n:03d}"
+        for p, size in enumerate(sizes)
+        for n in range(size)
+    ]
+    keys += ["d14", "d14.txt", "d19/", "d20.txt", "zz"]
+    for key in keys:
+        backend.put_object(store.bucket, key, b"x")
+    expected = [obj["Key"] for obj in oracle(s3, store.bucket)]
+    for ordered in (False, True):
+        counter = RequestCounter(store.client)
+        listed = [info.key async for info in store.list(ordered=ordered)]
+        assert len(listed) == len(set(listed)) == len(keys)
+        assert (listed if ordered else sorted(listed)) == expected
+        grouped = [r for r in counter.sent if "delimiter" not in r and "start-after=d" in r and r.endswith(".")]
+        assert len(grouped) >= 4, counter.sent
+        # A group that overflowed: the folder it stopped in resumes after its last key.
+        assert any("prefix=d2" in r and "start-after=d2" in r for r in counter.sent), counter.sent
+        # A request per folder would be 2 + 1 + 21 at the least.
+        assert len(counter.sent) <= 14
+
+
+@pytest.mark.parametrize("serial", [False, True])
+async def test_requests_in_flight_follow_what_the_server_rewards(serial: bool) -> None:
+    """Against latency (S3), the fan-out doubles its requests in flight; against a server serving one
+    request at a time, it stays at two, as more would only queue there."""
+    # Answers slow enough that this process's own work (the simulator runs in a thread of it) hardly
+    # adds to them; served one at a time, 50 ms each is enough.
+    simulator = Simulator(delay=0.05 if serial else 0.2, serial=serial)
+    simulator.seed("paced", [f"dir-{p:02d}/k{n:04d}" for p in range(24) for n in range(1000)])
+    with simulator_in_thread(simulator, free_port()) as url:
+        settings = StoreSettings(endpoint_url=url, region="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+        async with AsyncS3Store("paced", settings=settings, concurrency=32) as store:
+            assert len([info async for info in store.list()]) == 24_000
+    if serial:
+        assert simulator.max_in_flight == 2
+    else:
+        assert simulator.max_in_flight >= 8
+
+
+async def test_pace_doubles_while_answers_keep_their_speed() -> None:
+    pace = Pace(16, base=0.10)
+    assert pace.level == 2
+    for seconds in (0.10, 0.20, 0.11, 0.12):  # one had to open a connection: the mean, 0.13 s, decides
+        pace.observe(2, seconds)
+    assert (pace.level, pace.limiter.total_tokens) == (4, 4)
+    pace.observe(2, 0.5)  # sent before the level rose: not a vote
+    for _ in range(4):
+        pace.observe(4, 0.15)  # within 4/3 of 0.13
+    assert pace.level == 8
+    for _ in range(8):
+        pace.observe(8, 0.30)  # twice as long: the server is busy, the level stays
+    assert pace.level == 8
+    for _ in range(8):
+        pace.observe(8, 0.01)
+    assert (pace.level, pace.limiter.total_tokens) == (8, 8)  # judged once, for good
+
+    serial = Pace(16, base=0.05)
+    for seconds in (0.05, 0.10, 0.10, 0.10):  # a server serving one at a time: each waits for another
+        serial.observe(2, seconds)
+    assert serial.level == 2
+    capped = Pace(3, base=1.0)
+    for _ in range(4):
+        capped.observe(2, 1.0)
+    assert capped.level == 3
 
 
 async def test_list_empty_bucket(store: AsyncS3Store) -> None:

@@ -1,12 +1,15 @@
 """Concurrent listing: fan out over common prefixes and split long flat ranges, stream objects out.
 
-A listing starts with one page without a delimiter, which is the whole listing when it is not truncated;
-otherwise the rest fans out (with ``concurrency=1``, it goes on page by page without a delimiter). The
-work unit is a ``Span``: the keys under a prefix (listed with ``Delimiter="/"``), optionally only those
-in ``(after, upto]``. Listing a span yields its objects and new spans: one per common prefix, and, when
-a page comes back truncated, the rest of the span cut into ranges (``keyspace.split_points``), the first
-of which continues with the page's continuation token.
-Every key belongs to exactly one span, so every object is yielded exactly once.
+A listing starts with two pages without a delimiter, as a sequential listing would: they are the whole
+of most folders. The rest fans out (with ``concurrency=1``, it goes on page by page without a
+delimiter). The work unit is a ``Span``: the keys under a prefix (listed with ``Delimiter="/"``),
+optionally only those in ``(after, upto]``. Listing a span yields its objects and new spans: one per
+common prefix, or one per group of common prefixes when the first pages showed folders much smaller
+than a page (listed together without a delimiter), and, when a page comes back truncated, the rest of
+the span cut into ranges (``keyspace.split_points``), the first of which continues with the page's
+continuation token. Every key belongs to exactly one span, so every object is yielded exactly once.
+How many requests run at once is found as the listing goes (``pace.Pace``): from two, doubled up to
+``concurrency`` while the server answers as fast.
 
 Unordered (the default), ``concurrency`` workers take spans from a queue and send each page's objects to
 one bounded stream. Ordered, each span gets its own small stream of entries (objects and child spans, in
@@ -37,37 +40,110 @@ from .._context import S3Context
 from .._models import ObjectInfo
 from .._tasks import first_error, task_group
 from .keyspace import split_points
-from .listpage import fetch_page
+from .listpage import ListPage, fetch_page
+from .pace import Pace
 
 __all__ = ["DELIMITER", "ObjectListing", "Span", "list_level", "list_objects"]
 
 DELIMITER = "/"
 # Pages of objects buffered between the listing and its consumer.
 OUTPUT_PAGES = 4
+# Keys a group of small folders aims at: 80% of the most S3 puts in one page.
+GROUP_KEYS = 800
 
 Emit = Callable[[list["ObjectInfo | Span"]], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
 class Span:
-    """Keys under ``prefix`` in ``(after, upto]``; ``token`` resumes an earlier page's listing."""
+    """Keys under ``prefix`` in ``(after, upto]``; ``token`` resumes an earlier page's listing.
+
+    With ``children`` (common prefixes next to each other, with no object between them), the span is
+    those children's keys, listed together without a delimiter: small folders share pages instead of
+    taking a request each. ``group`` is how many of its common prefixes to list together like that.
+    """
 
     prefix: str
     after: str | None = None
     upto: str | None = None
     token: str | None = None
+    children: tuple[str, ...] = ()
+    group: int = 1
+
+
+# Every key under a common prefix ``p/`` sorts after ``p.`` and before ``p0``: the bounds of a group.
+_BELOW = chr(ord(DELIMITER) - 1)
+_ABOVE = chr(ord(DELIMITER) + 1)
+
+
+def _grouped(entries: list[ObjectInfo | Span], parent: Span) -> list[ObjectInfo | Span]:
+    """``entries`` with each run of fresh child spans cut into groups of ``parent.group``."""
+    if parent.group == 1:
+        return entries
+    grouped: list[ObjectInfo | Span] = []
+    run: list[str] = []
+
+    def close_run() -> None:
+        for start in range(0, len(run), parent.group):
+            chunk = run[start : start + parent.group]
+            if len(chunk) == 1:
+                grouped.append(Span(chunk[0]))
+            else:
+                grouped.append(
+                    Span(
+                        parent.prefix,
+                        after=chunk[0][:-1] + _BELOW,
+                        upto=chunk[-1][:-1] + _ABOVE,
+                        children=tuple(chunk),
+                        group=parent.group,
+                    )
+                )
+        run.clear()
+
+    for entry in entries:
+        if isinstance(entry, Span) and entry.after is None and not entry.children:
+            run.append(entry.prefix)
+        else:
+            close_run()
+            grouped.append(entry)
+    close_run()
+    return grouped
 
 
 def _name(entry: ObjectInfo | Span) -> str:
     return entry.key if isinstance(entry, ObjectInfo) else entry.prefix
 
 
-async def walk_span(ctx: S3Context, span: Span, limiter: anyio.CapacityLimiter, *, emit: Emit) -> None:
+async def walk_group(ctx: S3Context, span: Span, pace: Pace, *, emit: Emit) -> None:
+    """List a group of common prefixes without a delimiter, handing their objects to ``emit``.
+
+    The objects directly at the parent's level that fall between the group's bounds are the parent's
+    (its delimited page listed them) and are left out. A truncated page ends the group: the child it
+    stopped in resumes as a span of its own, the children after it are grouped again.
+    """
+    page = await pace.run(partial(fetch_page, ctx, span.prefix, delimiter=None, start_after=span.after))
+    upto = span.upto
+    assert upto is not None
+    inside = [info for info in page.objects if info.key <= upto]
+    objects = [info for info in inside if DELIMITER in info.key[len(span.prefix) :]]
+    if page.next_token is None or len(inside) < len(page.objects):
+        await emit([*objects])
+        return
+    last = page.objects[-1].key
+    rest: list[ObjectInfo | Span] = [Span(child) for child in span.children if child > last]
+    current = [Span(child, after=last) for child in span.children if last.startswith(child)]
+    await emit([*objects, *current, *_grouped(rest, span)])
+
+
+async def walk_span(ctx: S3Context, span: Span, pace: Pace, *, emit: Emit) -> None:
     """List ``span`` page by page, handing each page's entries in key order to ``emit``.
 
     A truncated page whose rest can be cut (``split_points``) ends this span: the rest is handed out as
     ranges, the first resuming from the page's continuation token.
     """
+    if span.children:
+        await walk_group(ctx, span, pace, emit=emit)
+        return
     token = span.token
     after = span.after
     # An ``after`` below this level (the first page's last key, ``a/b/c``) is not given as StartAfter:
@@ -75,10 +151,16 @@ async def walk_span(ctx: S3Context, span: Span, limiter: anyio.CapacityLimiter, 
     # level is listed from its start instead, dropping what ``after`` already covered.
     deep = after if after is not None and DELIMITER in after[len(span.prefix) :] else None
     while True:
-        async with limiter:
-            page = await fetch_page(
-                ctx, span.prefix, delimiter=DELIMITER, start_after=None if token or deep else after, token=token
+        page = await pace.run(
+            partial(
+                fetch_page,
+                ctx,
+                span.prefix,
+                delimiter=DELIMITER,
+                start_after=None if token or deep else after,
+                token=token,
             )
+        )
         objects, prefixes = page.objects, page.prefixes
         if deep is not None:
             objects = [info for info in objects if info.key > deep]
@@ -91,7 +173,9 @@ async def walk_span(ctx: S3Context, span: Span, limiter: anyio.CapacityLimiter, 
             finished = finished or len(objects) < len(page.objects) or len(prefixes) < len(page.prefixes)
         # The common prefix holding a deep ``after`` is listed after it too: its earlier keys are done.
         children = [Span(prefix, after=deep if deep and deep.startswith(prefix) else None) for prefix in prefixes]
-        entries: list[ObjectInfo | Span] = sorted([*objects, *children], key=_name) if children else [*objects]
+        entries: list[ObjectInfo | Span] = (
+            _grouped(sorted([*objects, *children], key=_name), span) if children else [*objects]
+        )
         if finished:
             await emit(entries)
             return
@@ -111,10 +195,9 @@ async def walk_span(ctx: S3Context, span: Span, limiter: anyio.CapacityLimiter, 
 
 
 async def _list_unordered(
-    ctx: S3Context, root: Span, concurrency: int, out: MemoryObjectSendStream[list[ObjectInfo]]
+    ctx: S3Context, root: Span, pace: Pace, out: MemoryObjectSendStream[list[ObjectInfo]]
 ) -> None:
     spans_in, spans_out = anyio.create_memory_object_stream[Span](math.inf)
-    limiter = anyio.CapacityLimiter(concurrency)
     outstanding = 1
     spans_in.send_nowait(root)
 
@@ -133,14 +216,14 @@ async def _list_unordered(
     async def worker() -> None:
         nonlocal outstanding
         async for span in spans_out:
-            await walk_span(ctx, span, limiter, emit=emit)
+            await walk_span(ctx, span, pace, emit=emit)
             outstanding -= 1
             if outstanding == 0:
                 spans_in.close()
 
     with spans_in, spans_out:
         async with task_group() as group:
-            for _ in range(concurrency):
+            for _ in range(pace.ceiling):
                 group.start_soon(worker)
 
 
@@ -158,12 +241,9 @@ class _Node:
         self.send, self.receive = anyio.create_memory_object_stream[list[ObjectInfo | _Node]](1)
 
 
-async def _list_ordered(
-    ctx: S3Context, root: Span, concurrency: int, out: MemoryObjectSendStream[list[ObjectInfo]]
-) -> None:
-    limiter = anyio.CapacityLimiter(concurrency)
+async def _list_ordered(ctx: S3Context, root: Span, pace: Pace, out: MemoryObjectSendStream[list[ObjectInfo]]) -> None:
     # Spans started ahead of the consumer; each holds at most two pages until the walk reaches it.
-    readahead = 2 * concurrency
+    readahead = 2 * pace.ceiling
 
     async def run(node: _Node) -> None:
         async def emit(entries: list[ObjectInfo | Span]) -> None:
@@ -178,7 +258,7 @@ async def _list_ordered(
             await node.send.send(converted)
 
         with node.send:
-            await walk_span(ctx, node.span, limiter, emit=emit)
+            await walk_span(ctx, node.span, pace, emit=emit)
 
     # Children not yet started, in the order found: started as read-ahead slots free up.
     waiting: deque[_Node] = deque()
@@ -337,26 +417,59 @@ class ObjectListing:
             self._close()
 
 
+async def _timed_page(ctx: S3Context, prefix: str, token: str | None) -> tuple[ListPage, float]:
+    started = anyio.current_time()
+    page = await fetch_page(ctx, prefix, delimiter=None, token=token)
+    return page, anyio.current_time() - started
+
+
+def _group_size(prefix: str, keys: list[str]) -> int:
+    """How many common prefixes below ``prefix`` fit in a page, judged by those the first pages covered.
+
+    A group that fills its page takes a request more to learn that its last folder has ended, so
+    groups aim at 80% of a page. The last folder of the pages may go on past them, so it is not
+    counted; with none before it, 1.
+    """
+    sizes: dict[str, int] = {}
+    for key in keys:
+        child, found, _ = key[len(prefix) :].partition(DELIMITER)
+        if found:
+            sizes[child] = sizes.get(child, 0) + 1
+    complete = list(sizes.values())[:-1]
+    if not complete:
+        return 1
+    return max(1, GROUP_KEYS * len(complete) // sum(complete))
+
+
 async def _list(
     ctx: S3Context, prefix: str, concurrency: int, ordered: bool, out: MemoryObjectSendStream[list[ObjectInfo]]
 ) -> None:
-    # One page without a delimiter first: a listing that fits in it (most folders) takes one request,
-    # where fanning out would take one per common prefix and a round trip more. Its keys are the first
-    # in key order; the fan-out then starts after the last of them.
-    page = await fetch_page(ctx, prefix, delimiter=None)
-    if page.objects:
-        await out.send(page.objects)
+    # Two pages without a delimiter first, as a sequential listing would: one is the whole of most
+    # folders, two the whole of many more, where fanning out would take a request per common prefix.
+    # Their timing is what the fan-out's pace is judged against.
+    keys: list[str] = []
+    token: str | None = None
+    timings: list[float] = []
+    for _ in range(2):
+        page, seconds = await _timed_page(ctx, prefix, token)
+        timings.append(seconds)
+        if page.objects:
+            keys += [info.key for info in page.objects]
+            await out.send(page.objects)
+        token = page.next_token
+        if token is None:
+            return
     if concurrency == 1:
         # Nothing to overlap: the fewest requests win, i.e. full pages without a delimiter, in key order.
-        while page.next_token is not None:
-            page = await fetch_page(ctx, prefix, delimiter=None, token=page.next_token)
+        while token is not None:
+            page = await fetch_page(ctx, prefix, delimiter=None, token=token)
             if page.objects:
                 await out.send(page.objects)
-        return
-    if page.next_token is None:
+            token = page.next_token
         return
     engine = _list_ordered if ordered else _list_unordered
-    await engine(ctx, Span(prefix, after=page.objects[-1].key), concurrency, out)
+    root = Span(prefix, after=keys[-1], group=_group_size(prefix, keys))
+    await engine(ctx, root, Pace(concurrency, min(timings)), out)
 
 
 def list_objects(ctx: S3Context, prefix: str, *, concurrency: int, ordered: bool) -> ObjectListing:

@@ -180,7 +180,7 @@ async def test_small_folders_share_pages(store: AsyncS3Store, s3: Any) -> None:
 
 @pytest.mark.parametrize("serial", [False, True])
 async def test_requests_in_flight_follow_what_the_server_rewards(serial: bool) -> None:
-    """Against latency (S3), the fan-out doubles its requests in flight; against a server serving one
+    """Against latency (S3), the fan-out raises its requests in flight; against a server serving one
     request at a time, it stays at two, as more would only queue there."""
     # Answers slow enough that this process's own work (the simulator runs in a thread of it) hardly
     # adds to them; served one at a time, 50 ms each is enough.
@@ -196,31 +196,29 @@ async def test_requests_in_flight_follow_what_the_server_rewards(serial: bool) -
         assert simulator.max_in_flight >= 8
 
 
-async def test_pace_doubles_while_answers_keep_their_speed() -> None:
-    pace = Pace(16, base=0.10)
+async def test_pace_rises_while_answers_keep_their_speed() -> None:
+    pace = Pace(32, base=0.10)
     assert pace.level == 2
     for seconds in (0.10, 0.20, 0.11, 0.12):  # one had to open a connection: the mean, 0.13 s, decides
         pace.observe(2, seconds)
-    assert (pace.level, pace.limiter.total_tokens) == (4, 4)
+    assert (pace.level, pace.limiter.total_tokens) == (8, 8)
     pace.observe(2, 0.5)  # sent before the level rose: not a vote
-    for _ in range(4):
-        pace.observe(4, 0.15)  # within 4/3 of 0.13
-    assert pace.level == 8
     for _ in range(8):
-        pace.observe(8, 0.30)  # twice as long: the server is busy, the level stays
+        pace.observe(8, 0.30)  # more than 4/3 of 0.13: the server is busy, the level stays
     assert pace.level == 8
     for _ in range(8):
         pace.observe(8, 0.01)
     assert (pace.level, pace.limiter.total_tokens) == (8, 8)  # judged once, for good
 
+    climbing = Pace(20, base=0.10)
+    for level in (2, 8):
+        for _ in range(max(4, level)):
+            climbing.observe(level, 0.12)
+    assert (climbing.level, climbing.limiter.total_tokens) == (20, 20)  # up to the ceiling, no further
     serial = Pace(16, base=0.05)
     for seconds in (0.05, 0.10, 0.10, 0.10):  # a server serving one at a time: each waits for another
         serial.observe(2, seconds)
     assert serial.level == 2
-    capped = Pace(3, base=1.0)
-    for _ in range(4):
-        capped.observe(2, 1.0)
-    assert capped.level == 3
 
 
 async def test_list_empty_bucket(store: AsyncS3Store) -> None:

@@ -197,28 +197,39 @@ async def test_requests_in_flight_follow_what_the_server_rewards(serial: bool) -
 
 
 async def test_pace_rises_while_answers_keep_their_speed() -> None:
-    pace = Pace(32, base=0.10)
+    pace = Pace(32, alone=[(1000, 0.10)])
     assert pace.level == 2
-    for seconds in (0.10, 0.20, 0.11, 0.12):  # one had to open a connection: the mean, 0.13 s, decides
-        pace.observe(2, seconds)
+    for slowdown in (1.0, 2.0, 1.1, 1.2):  # one had to open a connection: the mean, 1.3, decides
+        pace.observe(2, slowdown)
     assert (pace.level, pace.limiter.total_tokens) == (8, 8)
-    pace.observe(2, 0.5)  # sent before the level rose: not a vote
+    pace.observe(2, 5.0)  # sent before the level rose: not a vote
     for _ in range(8):
-        pace.observe(8, 0.30)  # more than 4/3 of 0.13: the server is busy, the level stays
+        pace.observe(8, 3.0)  # more than 4/3 of 1.3: the server is busy, the level stays
     assert pace.level == 8
     for _ in range(8):
-        pace.observe(8, 0.01)
+        pace.observe(8, 1.0)
     assert (pace.level, pace.limiter.total_tokens) == (8, 8)  # judged once, for good
 
-    climbing = Pace(20, base=0.10)
+    climbing = Pace(20, alone=[(1000, 0.10)])
     for level in (2, 8):
         for _ in range(max(4, level)):
-            climbing.observe(level, 0.12)
+            climbing.observe(level, 1.2)
     assert (climbing.level, climbing.limiter.total_tokens) == (20, 20)  # up to the ceiling, no further
-    serial = Pace(16, base=0.05)
-    for seconds in (0.05, 0.10, 0.10, 0.10):  # a server serving one at a time: each waits for another
-        serial.observe(2, seconds)
+    serial = Pace(16, alone=[(1000, 0.05)])
+    for slowdown in (1.0, 2.0, 2.0, 2.0):  # a server serving one at a time: each waits for another
+        serial.observe(2, slowdown)
     assert serial.level == 2
+
+
+async def test_pace_judges_a_page_by_its_size() -> None:
+    """A server bound by its CPU takes half as long for half a page: that is not S3's latency."""
+    busy = Pace(32, alone=[(1000, 0.26), (1000, 0.25), (20, 0.02)])
+    assert busy.alone(500) == pytest.approx(0.02 + 0.23 * 480 / 980)
+    assert busy.alone(1000) == pytest.approx(0.25)
+    assert busy.alone(0) >= 0.01
+    latency = Pace(32, alone=[(1000, 0.05), (20, 0.05)])
+    assert latency.alone(500) == pytest.approx(0.05)
+    assert Pace(32, alone=[(1000, 0.07), (1000, 0.05)]).alone(10) == pytest.approx(0.05)
 
 
 async def test_list_empty_bucket(store: AsyncS3Store) -> None:

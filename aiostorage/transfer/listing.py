@@ -449,10 +449,10 @@ async def _list(
     # Their timing is what the fan-out's pace is judged against.
     keys: list[str] = []
     token: str | None = None
-    timings: list[float] = []
+    alone: list[tuple[int, float]] = []
     for _ in range(2):
         page, seconds = await _timed_page(ctx, prefix, token)
-        timings.append(seconds)
+        alone.append((len(page.objects), seconds))
         if page.objects:
             keys += [info.key for info in page.objects]
             await out.send(page.objects)
@@ -469,7 +469,7 @@ async def _list(
         return
     engine = _list_ordered if ordered else _list_unordered
     root = Span(prefix, after=keys[-1], group=_group_size(prefix, keys))
-    await engine(ctx, root, Pace(concurrency, min(timings)), out)
+    await engine(ctx, root, Pace(concurrency, alone), out)
 
 
 def list_objects(ctx: S3Context, prefix: str, *, concurrency: int, ordered: bool) -> ObjectListing:

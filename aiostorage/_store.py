@@ -514,8 +514,9 @@ class AsyncS3Store:
     def list(self, prefix: str = "", *, concurrency: int | None = None, ordered: bool = False) -> ObjectListing:
         """Every object under ``prefix`` exactly once, listed concurrently (see ``ObjectListing``).
 
-        Sub-prefixes (``Delimiter="/"``) are listed by up to ``concurrency`` requests in parallel, and a
-        long flat run of keys is split into ranges listed in parallel. ``ordered=True`` yields in key
+        After two sequential pages, sub-prefixes (``Delimiter="/"``, small ones a few at a time) are listed
+        in parallel, and a long flat run of keys is split into ranges listed in parallel: from 2 requests
+        in flight up to ``concurrency``, as far as the server keeps answering as fast. ``ordered=True`` yields in key
         order (a depth-first merge of the concurrent sub-listings); the default yields pages as they come.
         Use ``async for info in store.list(...)``, inside ``async with store.list(...) as listing`` when a
         ``break`` must cancel the outstanding requests before the next line runs.

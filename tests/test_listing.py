@@ -229,7 +229,10 @@ async def test_pace_judges_a_page_by_its_size() -> None:
     assert busy.alone(0) >= 0.01
     latency = Pace(32, alone=[(1000, 0.05), (20, 0.05)])
     assert latency.alone(500) == pytest.approx(0.05)
-    assert Pace(32, alone=[(1000, 0.07), (1000, 0.05)]).alone(10) == pytest.approx(0.05)
+    same_size = Pace(32, alone=[(1000, 0.07), (1000, 0.05)])
+    assert same_size.alone(10) == pytest.approx(0.05)
+    same_size.learn(20, 0.01)  # a delimited page, alone: the line now has a slope
+    assert same_size.alone(510) == pytest.approx(0.01 + 0.04 * 490 / 980)
 
 
 async def test_list_empty_bucket(store: AsyncS3Store) -> None:

@@ -51,7 +51,9 @@ class Pace:
         self.ceiling = ceiling
         self.level = min(2, ceiling)
         self.limiter = anyio.CapacityLimiter(self.level)
-        self._alone = list(alone)
+        # The smallest page fetched alone (the fastest of that size) and the largest (likewise).
+        self._small = min(alone, key=lambda sample: (sample[0], sample[1]))
+        self._large = max(alone, key=lambda sample: (sample[0], -sample[1]))
         self._slowdown = 1.0
         self._growing = self.level < ceiling
         self._votes: list[float] = []
@@ -65,15 +67,20 @@ class Pace:
             page = await request()
             seconds = anyio.current_time() - started
         if taken == 1:
-            self._alone.append((_entries(page), seconds))
-        elif taken >= level:
+            self.learn(_entries(page), seconds)
+        elif taken >= level and self._growing:
             self.observe(level, seconds / self.alone(_entries(page)))
         return page
 
+    def learn(self, entries: int, seconds: float) -> None:
+        """A page of ``entries`` took ``seconds`` with nothing else in flight."""
+        sample = (entries, seconds)
+        self._small = min(self._small, sample, key=lambda known: (known[0], known[1]))
+        self._large = max(self._large, sample, key=lambda known: (known[0], -known[1]))
+
     def alone(self, entries: int) -> float:
         """How long a page of ``entries`` takes with nothing else in flight, judged by those seen so."""
-        small = min(self._alone, key=lambda sample: (sample[0], sample[1]))
-        large = max(self._alone, key=lambda sample: (sample[0], -sample[1]))
+        small, large = self._small, self._large
         if large[0] == small[0]:
             return max(min(small[1], large[1]), 1e-6)
         per_entry = max(0.0, (large[1] - small[1]) / (large[0] - small[0]))

@@ -196,6 +196,23 @@ async def test_requests_in_flight_follow_what_the_server_rewards(serial: bool) -
         assert simulator.max_in_flight >= 8
 
 
+async def test_a_busy_server_gets_the_waiting_folders_as_full_pages() -> None:
+    """Once a server is found to serve one request at a time, the folders still waiting go out as one
+    run of full pages: 24 folders of 500 keys take not much more than a sequential listing's 12
+    requests, where a request per folder would take 2 + 1 + 24."""
+    simulator = Simulator(delay=0.05, serial=True)
+    keys = [f"f{p:02d}/{'deep/' if p == 20 and n % 9 == 0 else ''}k{n:03d}" for p in range(24) for n in range(500)]
+    keys += ["f10.txt", "f17", "zz"]
+    simulator.seed("busy", keys)
+    with simulator_in_thread(simulator, free_port()) as url:
+        settings = StoreSettings(endpoint_url=url, region="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+        async with AsyncS3Store("busy", settings=settings, concurrency=32) as store:
+            listed = [info.key async for info in store.list()]
+    assert len(listed) == len(set(listed)) and sorted(listed) == sorted(keys)
+    assert simulator.max_in_flight == 2
+    assert simulator.requests <= 20
+
+
 async def test_pace_rises_while_answers_keep_their_speed() -> None:
     pace = Pace(32, alone=[(1000, 0.10)])
     assert pace.level == 2

@@ -22,6 +22,7 @@ consumer, so the walk cannot deadlock.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import itertools
 import math
 from collections import deque
@@ -108,6 +109,43 @@ def _grouped(entries: list[ObjectInfo | Span], parent: Span) -> list[ObjectInfo 
             grouped.append(entry)
     close_run()
     return grouped
+
+
+def _folders(span: Span) -> tuple[str, tuple[str, ...]] | None:
+    """The parent and the whole folders a span lists (one fresh child, or a group), else None."""
+    if span.children:
+        if span.after == span.children[0][:-1] + _BELOW:
+            return span.prefix, span.children
+        return None
+    if span.after is None and span.upto is None and span.token is None and span.prefix.endswith(DELIMITER):
+        parent = span.prefix[: span.prefix[:-1].rfind(DELIMITER) + 1]
+        return parent, (span.prefix,)
+    return None
+
+
+async def walk_chain(ctx: S3Context, parent: str, folders: list[str], pace: Pace, *, emit: Emit) -> None:
+    """List whole ``folders`` (sorted, all under ``parent``) page after page without a delimiter.
+
+    For a server that serves one request at a time: full pages, the fewest requests. Keys between
+    the folders that are not under one of them (objects of the level, folders listed elsewhere) are
+    left out.
+    """
+    after, upto = folders[0][:-1] + _BELOW, folders[-1][:-1] + _ABOVE
+    token: str | None = None
+    while True:
+        page = await pace.run(
+            partial(fetch_page, ctx, parent, delimiter=None, start_after=None if token else after, token=token)
+        )
+        inside = [info for info in page.objects if info.key <= upto]
+        objects = []
+        for info in inside:
+            index = bisect.bisect_right(folders, info.key) - 1
+            if index >= 0 and info.key.startswith(folders[index]):
+                objects.append(info)
+        await emit([*objects])
+        if page.next_token is None or len(inside) < len(page.objects):
+            return
+        token = page.next_token
 
 
 def _name(entry: ObjectInfo | Span) -> str:
@@ -200,6 +238,9 @@ async def _list_unordered(
     spans_in, spans_out = anyio.create_memory_object_stream[Span](math.inf)
     outstanding = 1
     spans_in.send_nowait(root)
+    # As many workers as the pace lets requests run: a span waits in the queue, not in a worker, so
+    # what is still queued when the server turns out busy can be listed as a chain.
+    workers = 0
 
     async def emit(entries: list[ObjectInfo | Span]) -> None:
         nonlocal outstanding
@@ -210,21 +251,51 @@ async def _list_unordered(
                 spans_in.send_nowait(entry)
             else:
                 objects.append(entry)
+        hire()
         if objects:
             await out.send(objects)
+
+    def siblings(parent: str) -> tuple[list[str], int]:
+        """Take every queued span of whole folders under ``parent`` off the queue: their folders, and
+        how many spans they were."""
+        folders: list[str] = []
+        taken = 0
+        for _ in range(spans_out.statistics().current_buffer_used):
+            queued = spans_out.receive_nowait()
+            found = _folders(queued)
+            if found is not None and found[0] == parent:
+                folders += found[1]
+                taken += 1
+            else:
+                spans_in.send_nowait(queued)
+        return folders, taken
 
     async def worker() -> None:
         nonlocal outstanding
         async for span in spans_out:
-            await walk_span(ctx, span, pace, emit=emit)
-            outstanding -= 1
+            found = _folders(span) if pace.busy else None
+            more, taken = siblings(found[0]) if found else ([], 0)
+            if found and taken:
+                # The server serves about one request at a time: the folders waiting to be listed go out
+                # as one run of full pages, not a request (or more) each.
+                await walk_chain(ctx, found[0], sorted([*found[1], *more]), pace, emit=emit)
+            else:
+                await walk_span(ctx, span, pace, emit=emit)
+            outstanding -= 1 + taken
             if outstanding == 0:
                 spans_in.close()
+            hire()
 
     with spans_in, spans_out:
         async with task_group() as group:
-            for _ in range(pace.ceiling):
-                group.start_soon(worker)
+
+            def hire() -> None:
+                nonlocal workers
+                while workers < pace.level:
+                    workers += 1
+                    group.start_soon(worker)
+
+            hire()
 
 
 @dataclass(eq=False)

@@ -57,6 +57,8 @@ class Pace:
         self._slowdown = 1.0
         self._growing = self.level < ceiling
         self._votes: list[float] = []
+        # Judged to serve about one request at a time: even the first level slowed its answers down.
+        self.busy = False
 
     async def run(self, request: Callable[[], Awaitable[ListPage]]) -> ListPage:
         """``request()`` within the limit, timed to judge the level it was sent at."""
@@ -97,6 +99,7 @@ class Pace:
         self._votes = []
         if mean > GROWTH * self._slowdown:
             self._growing = False
+            self.busy = level == min(2, self.ceiling)
             return
         self._slowdown = max(mean, 1.0)
         self.level = min(STEP * level, self.ceiling)

@@ -8,15 +8,17 @@ common prefix, or one per group of common prefixes when the first pages showed f
 than a page (listed together without a delimiter), and, when a page comes back truncated, the rest of
 the span cut into ranges (``keyspace.split_points``), the first of which continues with the page's
 continuation token. Every key belongs to exactly one span, so every object is yielded exactly once.
-How many requests run at once is found as the listing goes (``pace.Pace``): from two, doubled up to
-``concurrency`` while the server answers as fast.
+How many requests run at once is found as the listing goes (``pace.Pace``): from two, raised 4-fold up
+to ``concurrency`` while the server answers as fast.
 
-Unordered (the default), ``concurrency`` workers take spans from a queue and send each page's objects to
-one bounded stream. Ordered, each span gets its own small stream of entries (objects and child spans, in
-key order) and the consumer walks them depth first, draining a child span's stream where the child sits
-among its parent's keys; children are started ahead of the consumer, a bounded number at a time, so the
-ordered walk stays concurrent. Only requests take a slot of the limiter, never a task waiting for its
-consumer, so the walk cannot deadlock.
+Unordered (the default), as many workers as the pace allows take spans from a queue and send each page's
+objects to one bounded stream; once the server is found busy, a worker takes the queued spans of whole
+folders under one parent together and lists them as one run of full pages (``walk_chain``). Ordered,
+each span gets its own small stream of entries (objects and child spans, in key order) and the consumer
+walks them depth first, draining a child span's stream where the child sits among its parent's keys;
+children are started ahead of the consumer, a bounded number at a time, so the ordered walk stays
+concurrent. Only requests take a slot of the limiter, never a task waiting for its consumer, so the walk
+cannot deadlock.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from moto.s3.models import s3_backends
 
 from aiostorage import AsyncS3Store, BucketNotFound, InvalidArgument, ObjectInfo, StoreSettings
 from aiostorage.transfer.keyspace import split_points
+from aiostorage.transfer.listing import Span, _folders, _group_size
 from aiostorage.transfer.listpage import _read_tree, _scan, parse_list_page
 from aiostorage.transfer.pace import Pace
 from benchmarks.simulator import Simulator, simulator_in_thread
@@ -211,6 +212,25 @@ async def test_a_busy_server_gets_the_waiting_folders_as_full_pages() -> None:
     assert len(listed) == len(set(listed)) and sorted(listed) == sorted(keys)
     assert simulator.max_in_flight == 2
     assert simulator.requests <= 20
+
+
+def test_group_size_follows_the_folders_the_first_pages_covered() -> None:
+    keys = [f"logs/d{p:02d}/k{n:03d}" for p in range(10) for n in range(200)]
+    assert _group_size("logs/", keys) == 4  # 9 whole folders of 200 (the 10th may go on): 800 keys
+    assert _group_size("logs/", [f"logs/d00/k{n:04d}" for n in range(2000)]) == 1  # one folder, maybe more
+    assert _group_size("", [f"k{n:04d}" for n in range(2000)]) == 1  # no folders at all
+    assert _group_size("", ["a/x", "b/x", "c/x"] * 1) == 800  # tiny folders: as many as a page holds
+
+
+def test_whole_folders_are_told_from_parts_of_folders() -> None:
+    assert _folders(Span("logs/2024/")) == ("logs/", ("logs/2024/",))
+    assert _folders(Span("top/")) == ("", ("top/",))
+    group = Span("", after="a.", upto="c0", children=("a/", "b/", "c/"))
+    assert _folders(group) == ("", ("a/", "b/", "c/"))
+    assert _folders(Span("", after="b/k7", upto="c0", children=("b/", "c/"))) is None  # resumed inside b/
+    assert _folders(Span("logs/", after="logs/k1")) is None  # the rest of a folder
+    assert _folders(Span("logs/", token="t")) is None
+    assert _folders(Span("flat/", after="flat/1", upto="flat/2")) is None  # a range of a split
 
 
 async def test_pace_rises_while_answers_keep_their_speed() -> None:

@@ -35,7 +35,7 @@ import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
-from aiostorage import AsyncS3Store, StoreSettings
+from aiostorage import AsyncS3Store
 
 from .servers import Server, moto_process_server, s3rver_available, s3rver_server
 
@@ -51,15 +51,6 @@ SMALL_IN_FLIGHT = 32
 def boto3_client(server: Server, pool: int) -> Any:
     return boto3.client(
         "s3", config=Config(max_pool_connections=pool, s3={"addressing_style": "path"}), **server.client_kwargs()
-    )
-
-
-def store_settings(server: Server) -> StoreSettings:
-    return StoreSettings(
-        endpoint_url=server.endpoint_url,
-        region=server.region,
-        aws_access_key_id=server.access_key,
-        aws_secret_access_key=server.secret_key,
     )
 
 
@@ -126,14 +117,14 @@ class Bench:
         return self.folder / f"{name}.bin"
 
     async def aiostorage(self, fsync: bool) -> None:
-        async with AsyncS3Store(BUCKET, settings=store_settings(self.server), concurrency=self.concurrency) as store:
+        async with AsyncS3Store(BUCKET, settings=self.server.store_settings(), concurrency=self.concurrency) as store:
             with self.clock.section():
                 result = await store.download(KEY, self.dest("aiostorage"), part_size=self.part, fsync=fsync)
         assert result.size == self.size
 
     async def aiostorage_stream(self) -> None:
         total = 0
-        async with AsyncS3Store(BUCKET, settings=store_settings(self.server), concurrency=self.concurrency) as store:
+        async with AsyncS3Store(BUCKET, settings=self.server.store_settings(), concurrency=self.concurrency) as store:
             with self.clock.section():
                 async with store.stream(KEY, part_size=self.part) as chunks:
                     async for chunk in chunks:
@@ -222,7 +213,7 @@ class SmallBench:
         return self.folder / client / key
 
     async def aiostorage(self, fsync: bool) -> None:
-        async with AsyncS3Store(BUCKET, settings=store_settings(self.server), concurrency=SMALL_IN_FLIGHT) as store:
+        async with AsyncS3Store(BUCKET, settings=self.server.store_settings(), concurrency=SMALL_IN_FLIGHT) as store:
             infos = [info async for info in store.list(SMALL_PREFIX)]
             with self.clock.section():
                 result = await store.download_many(
@@ -282,15 +273,7 @@ def bench_small(server: Server, args: argparse.Namespace) -> None:
             "aioboto3 get_object gather": async_run(bench.aioboto3),
             "obstore get_async gather": async_run(bench.obstore),
         }
-        walls: dict[str, list[float]] = {name: [] for name in clients}
-        cpus: dict[str, list[float]] = {name: [] for name in clients}
-        for _ in range(args.rounds):
-            for name, run in clients.items():
-                run()
-                walls[name].append(bench.clock.wall)
-                cpus[name].append(bench.clock.cpu)
-                shutil.rmtree(folder)
-                os.mkdir(folder)
+        walls, cpus = rounds_of(clients, args.rounds, bench.clock, lambda: empty_folder(Path(folder)))
     wall = {name: statistics.median(values) for name, values in walls.items()}
     ours = wall["aiostorage download_many"]
     print(
@@ -302,6 +285,27 @@ def bench_small(server: Server, args: argparse.Namespace) -> None:
         cpu = statistics.median(cpus[name]) * 1000 / args.small
         ratio = "" if name == "aiostorage download_many" else f"{wall[name] / ours:.2f}x"
         print(f"{name:<30} {wall[name]:>8.2f} {args.small / wall[name]:>10.0f} {cpu:>14.2f} {ratio:>11}")
+
+
+def empty_folder(folder: Path) -> None:
+    """Remove what a client wrote (files, and the folders ``download_many`` made for keys with a ``/``)."""
+    shutil.rmtree(folder)
+    folder.mkdir()
+
+
+def rounds_of(
+    clients: dict[str, Callable[[], None]], rounds: int, clock: Clock, reset: Callable[[], None]
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Each client once per round, in turn, ``reset`` after each: the wall and CPU times of its sections."""
+    walls: dict[str, list[float]] = {name: [] for name in clients}
+    cpus: dict[str, list[float]] = {name: [] for name in clients}
+    for _ in range(rounds):
+        for name, run in clients.items():
+            run()
+            walls[name].append(clock.wall)
+            cpus[name].append(clock.cpu)
+            reset()
+    return walls, cpus
 
 
 def async_run(factory: Callable[[], Awaitable[None]]) -> Callable[[], None]:
@@ -326,15 +330,7 @@ def bench_server(server: Server, args: argparse.Namespace) -> None:
             "obstore (one GET)": async_run(bench.obstore),
             "ceiling (aiohttp ranges)": async_run(bench.ceiling),
         }
-        walls: dict[str, list[float]] = {name: [] for name in clients}
-        cpus: dict[str, list[float]] = {name: [] for name in clients}
-        for _ in range(args.rounds):
-            for name, run in clients.items():
-                run()
-                walls[name].append(bench.clock.wall)
-                cpus[name].append(bench.clock.cpu)
-                for path in Path(folder).iterdir():
-                    path.unlink()
+        walls, cpus = rounds_of(clients, args.rounds, bench.clock, lambda: empty_folder(Path(folder)))
     speed = {name: size / MiB / statistics.median(values) for name, values in walls.items()}
     print(
         f"\n{server.name}: {args.size_mib} MiB to a file, {args.part_mib} MiB parts, {args.concurrency} in flight, "

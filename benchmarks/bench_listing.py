@@ -30,7 +30,7 @@ import aioboto3
 import boto3
 from botocore.config import Config
 
-from aiostorage import AsyncS3Store, StoreSettings
+from aiostorage import AsyncS3Store
 from benchmarks.servers import Server, child_process, free_port, s3rver_available, s3rver_server
 from benchmarks.simulator import tree_keys
 
@@ -155,27 +155,18 @@ def seed_by_puts(server: Server, workload: Workload) -> None:
 # Listing
 
 
-def settings_for(server: Server) -> StoreSettings:
-    return StoreSettings(
-        endpoint_url=server.endpoint_url,
-        region=server.region,
-        aws_access_key_id=server.access_key,
-        aws_secret_access_key=server.secret_key,
-    )
-
-
 async def list_aiostorage(server: Server) -> int:
-    async with AsyncS3Store(LIST_BUCKET, settings=settings_for(server), concurrency=IN_FLIGHT) as store:
+    async with AsyncS3Store(LIST_BUCKET, settings=server.store_settings(), concurrency=IN_FLIGHT) as store:
         return sum([1 async for _ in store.list()])
 
 
 async def list_aiostorage_sequential(server: Server) -> int:
-    async with AsyncS3Store(LIST_BUCKET, settings=settings_for(server), concurrency=IN_FLIGHT) as store:
+    async with AsyncS3Store(LIST_BUCKET, settings=server.store_settings(), concurrency=IN_FLIGHT) as store:
         return sum([1 async for _ in store.list(concurrency=1)])
 
 
 async def list_aiostorage_ordered(server: Server) -> int:
-    async with AsyncS3Store(LIST_BUCKET, settings=settings_for(server), concurrency=IN_FLIGHT) as store:
+    async with AsyncS3Store(LIST_BUCKET, settings=server.store_settings(), concurrency=IN_FLIGHT) as store:
         return sum([1 async for _ in store.list(ordered=True)])
 
 
@@ -266,13 +257,13 @@ def payloads(count: int) -> list[tuple[str, bytes]]:
 
 
 async def put_aiostorage(server: Server, items: list[tuple[str, bytes]]) -> int:
-    async with AsyncS3Store(PUT_BUCKET, settings=settings_for(server), concurrency=IN_FLIGHT) as store:
+    async with AsyncS3Store(PUT_BUCKET, settings=server.store_settings(), concurrency=IN_FLIGHT) as store:
         await asyncio.gather(*(store.put_bytes(key, data) for key, data in items))
     return len(items)
 
 
 async def put_aiostorage_upload_many(server: Server, items: list[tuple[str, bytes]]) -> int:
-    async with AsyncS3Store(PUT_BUCKET, settings=settings_for(server), concurrency=IN_FLIGHT) as store:
+    async with AsyncS3Store(PUT_BUCKET, settings=server.store_settings(), concurrency=IN_FLIGHT) as store:
         result = await store.upload_many([(data, key) for key, data in items])
     assert result.ok
     return len(items)

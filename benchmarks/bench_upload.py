@@ -103,15 +103,9 @@ def _chunks(path: Path) -> Iterator[bytes]:
 
 
 async def _upload_aiostorage(server: Server, bucket: str, key: str, path: Path, measure: Measure, stream: bool) -> None:
-    from aiostorage import AsyncS3Store, StoreSettings
+    from aiostorage import AsyncS3Store
 
-    settings = StoreSettings(
-        endpoint_url=server.endpoint_url,
-        region=server.region,
-        aws_access_key_id=server.access_key,
-        aws_secret_access_key=server.secret_key,
-    )
-    async with AsyncS3Store(bucket, settings=settings, concurrency=CONCURRENCY, part_size=PART) as store:
+    async with AsyncS3Store(bucket, settings=server.store_settings(), concurrency=CONCURRENCY, part_size=PART) as store:
         with measure:
             await store.upload(_chunks(path) if stream else path, key)
 

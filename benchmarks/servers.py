@@ -20,7 +20,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aiostorage import StoreSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 S3RVER_BIN = ROOT / ".bench" / "node_modules" / ".bin" / "s3rver"
@@ -44,6 +47,17 @@ class Server:
             "aws_secret_access_key": self.secret_key,
             "verify": self.ca_bundle,
         }
+
+    def store_settings(self) -> StoreSettings:
+        """The same for aiostorage (imported here, so a benchmark that measures memory loads it only when used)."""
+        from aiostorage import StoreSettings
+
+        return StoreSettings(
+            endpoint_url=self.endpoint_url,
+            region=self.region,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+        )
 
 
 def free_port() -> int:

@@ -196,6 +196,20 @@ async def test_local_file_errors_are_storage_errors(store: AsyncS3Store, s3: Any
     assert (tmp_path / "file").read_bytes() == b""
 
 
+async def test_local_file_errors_are_storage_errors_for_listed_small_objects(
+    store: AsyncS3Store, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    # A listed object of a few bytes is fetched whole and written in one go: the same error, nothing left.
+    s3.put_object(Bucket=bucket, Key="k", Body=b"data")
+    (tmp_path / "file").write_bytes(b"")
+    [info] = [info async for info in store.list()]
+    result = await store.download_many([(info, tmp_path / "file" / "below")])
+    [item] = result.items
+    assert isinstance(item.error, StorageError) and isinstance(item.error.__cause__, OSError)
+    assert (tmp_path / "file").read_bytes() == b""
+    assert leftovers(tmp_path) == []
+
+
 async def test_a_name_that_nearly_fills_the_limit_downloads(
     store: AsyncS3Store, s3: Any, bucket: str, tmp_path: Path
 ) -> None:

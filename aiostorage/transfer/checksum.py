@@ -49,16 +49,20 @@ def supported(checksum: Checksum) -> bool:
     return supported_here
 
 
+def _start(algorithm: str) -> _Crc32 | hashlib._Hash:
+    factory = _hasher(algorithm)
+    if factory is None:
+        raise ValueError(f"unsupported checksum algorithm {algorithm}")
+    return factory()
+
+
 def file_checksum(fd: int, size: int, algorithm: str) -> str:
     """The base64 checksum of the first ``size`` bytes of ``fd`` (blocking: run it in a worker thread).
 
     The file is read back rather than hashed as parts arrive because parts land out of order; it also
     checks what reached the file, not only what crossed the network. hashlib and zlib release the GIL.
     """
-    factory = _hasher(algorithm)
-    if factory is None:
-        raise ValueError(f"unsupported checksum algorithm {algorithm}")
-    hasher = factory()
+    hasher = _start(algorithm)
     offset = 0
     while offset < size:
         data = os.pread(fd, min(_READ_SIZE, size - offset), offset)
@@ -71,9 +75,6 @@ def file_checksum(fd: int, size: int, algorithm: str) -> str:
 
 def bytes_checksum(data: bytes, algorithm: str) -> str:
     """The base64 checksum of ``data``, an object small enough to be held whole."""
-    factory = _hasher(algorithm)
-    if factory is None:
-        raise ValueError(f"unsupported checksum algorithm {algorithm}")
-    hasher = factory()
+    hasher = _start(algorithm)
     hasher.update(data)
     return base64.b64encode(hasher.digest()).decode("ascii")

@@ -14,7 +14,7 @@ import contextlib
 import os
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import anyio
@@ -191,8 +191,7 @@ async def download_object(
     async def learn_checksum() -> None:
         checksums.append(await reader.checksum())
 
-    committed = False
-    try:
+    async with _landing(temp, ctx.bucket, key):
         limiter = anyio.CapacityLimiter(concurrency)
         async with task_group() as group:
             group.start_soon(_fetch_first, limiter, reader, range_sink(group), size_hint)
@@ -209,16 +208,29 @@ async def download_object(
         checksum = checksums[0] if checksums else None
         # One worker-thread hop for the whole ending: many small objects pay it once each.
         await anyio.to_thread.run_sync(_finish, temp, version, transferred, checksum, fsync, ctx.bucket, key)
+    return _result(ctx.bucket, key, dest, version)
+
+
+@contextlib.asynccontextmanager
+async def _landing(temp: _TempFile, bucket: str, key: str) -> AsyncIterator[None]:
+    """Around everything that writes ``temp`` until it is committed: a failed destination (a full disk, a
+    file where a folder should be, permissions) becomes ``StorageError``, and unless the block completes
+    the temporary file is removed, even on cancellation."""
+    committed = False
+    try:
+        yield
         committed = True
     except OSError as exc:
-        # The destination failed (a full disk, a file where a folder should be, permissions).
-        raise StorageError(f"s3://{ctx.bucket}/{key} to {dest}: {exc}", bucket=ctx.bucket, key=key) from exc
+        raise StorageError(f"s3://{bucket}/{key} to {temp.dest}: {exc}", bucket=bucket, key=key) from exc
     finally:
         if not committed:
             with anyio.move_on_after(CLEANUP_DEADLINE, shield=True):
                 await anyio.to_thread.run_sync(temp.discard)
+
+
+def _result(bucket: str, key: str, dest: Path, version: ObjectVersion) -> DownloadResult:
     return DownloadResult(
-        bucket=ctx.bucket, key=key, path=dest, etag=version.etag, size=version.size, version_id=version.version_id
+        bucket=bucket, key=key, path=dest, etag=version.etag, size=version.size, version_id=version.version_id
     )
 
 
@@ -239,21 +251,11 @@ async def _save_small(
     if checksum is not None and supported(checksum):
         _compare(checksum, bytes_checksum(body, checksum.algorithm), bucket, key)
     temp = _TempFile(dest)
-    committed = False
-    try:
+    async with _landing(temp, bucket, key):
         await anyio.to_thread.run_sync(_write_whole, temp, body, fsync)
-        committed = True
-    except OSError as exc:
-        raise StorageError(f"s3://{bucket}/{key} to {dest}: {exc}", bucket=bucket, key=key) from exc
-    finally:
-        if not committed:
-            with anyio.move_on_after(CLEANUP_DEADLINE, shield=True):
-                await anyio.to_thread.run_sync(temp.discard)
     if progress is not None:
         progress(TransferProgress(key=key, transferred=len(body), total=len(body)))
-    return DownloadResult(
-        bucket=bucket, key=key, path=dest, etag=version.etag, size=version.size, version_id=version.version_id
-    )
+    return _result(bucket, key, dest, version)
 
 
 def _write_whole(temp: _TempFile, body: bytes, fsync: bool) -> None:

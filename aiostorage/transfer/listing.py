@@ -125,27 +125,40 @@ def _folders(span: Span) -> tuple[str, tuple[str, ...]] | None:
     return None
 
 
+def _under(folders: list[str] | tuple[str, ...], key: str) -> bool:
+    """Whether ``key`` is under one of ``folders`` (sorted)."""
+    index = bisect.bisect_right(folders, key) - 1
+    return index >= 0 and key.startswith(folders[index])
+
+
+async def _folders_page(
+    ctx: S3Context, parent: str, folders: list[str] | tuple[str, ...], pace: Pace, token: str | None
+) -> tuple[ListPage, list[ObjectInfo], bool]:
+    """One page without a delimiter over whole ``folders`` (sorted, under ``parent``), from their start or
+    from ``token``: the page, its keys under the folders, and whether the folders are done.
+
+    Keys between the folders that are not under one of them (objects of the level, folders listed
+    elsewhere) are left out.
+    """
+    after, upto = folders[0][:-1] + _BELOW, folders[-1][:-1] + _ABOVE
+    page = await pace.run(
+        partial(fetch_page, ctx, parent, delimiter=None, start_after=None if token else after, token=token)
+    )
+    inside = [info for info in page.objects if info.key <= upto]
+    objects = [info for info in inside if _under(folders, info.key)]
+    return page, objects, page.next_token is None or len(inside) < len(page.objects)
+
+
 async def walk_chain(ctx: S3Context, parent: str, folders: list[str], pace: Pace, *, emit: Emit) -> None:
     """List whole ``folders`` (sorted, all under ``parent``) page after page without a delimiter.
 
-    For a server that serves one request at a time: full pages, the fewest requests. Keys between
-    the folders that are not under one of them (objects of the level, folders listed elsewhere) are
-    left out.
+    For a server that serves one request at a time: full pages, the fewest requests.
     """
-    after, upto = folders[0][:-1] + _BELOW, folders[-1][:-1] + _ABOVE
     token: str | None = None
     while True:
-        page = await pace.run(
-            partial(fetch_page, ctx, parent, delimiter=None, start_after=None if token else after, token=token)
-        )
-        inside = [info for info in page.objects if info.key <= upto]
-        objects = []
-        for info in inside:
-            index = bisect.bisect_right(folders, info.key) - 1
-            if index >= 0 and info.key.startswith(folders[index]):
-                objects.append(info)
+        page, objects, done = await _folders_page(ctx, parent, folders, pace, token)
         await emit([*objects])
-        if page.next_token is None or len(inside) < len(page.objects):
+        if done:
             return
         token = page.next_token
 
@@ -161,12 +174,8 @@ async def walk_group(ctx: S3Context, span: Span, pace: Pace, *, emit: Emit) -> N
     (its delimited page listed them) and are left out. A truncated page ends the group: the child it
     stopped in resumes as a span of its own, the children after it are grouped again.
     """
-    page = await pace.run(partial(fetch_page, ctx, span.prefix, delimiter=None, start_after=span.after))
-    upto = span.upto
-    assert upto is not None
-    inside = [info for info in page.objects if info.key <= upto]
-    objects = [info for info in inside if DELIMITER in info.key[len(span.prefix) :]]
-    if page.next_token is None or len(inside) < len(page.objects):
+    page, objects, done = await _folders_page(ctx, span.prefix, span.children, pace, None)
+    if done:
         await emit([*objects])
         return
     last = page.objects[-1].key

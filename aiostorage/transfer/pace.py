@@ -49,11 +49,12 @@ class Pace:
 
     def __init__(self, ceiling: int, alone: list[tuple[int, float]]) -> None:
         self.ceiling = ceiling
-        self.level = min(2, ceiling)
+        self._first_level = self.level = min(2, ceiling)
         self.limiter = anyio.CapacityLimiter(self.level)
         # The smallest page fetched alone (the fastest of that size) and the largest (likewise).
-        self._small = min(alone, key=lambda sample: (sample[0], sample[1]))
-        self._large = max(alone, key=lambda sample: (sample[0], -sample[1]))
+        self._small = self._large = alone[0]
+        for entries, seconds in alone[1:]:
+            self.learn(entries, seconds)
         self._slowdown = 1.0
         self._growing = self.level < ceiling
         self._votes: list[float] = []
@@ -99,7 +100,7 @@ class Pace:
         self._votes = []
         if mean > GROWTH * self._slowdown:
             self._growing = False
-            self.busy = level == min(2, self.ceiling)
+            self.busy = level == self._first_level
             return
         self._slowdown = max(mean, 1.0)
         self.level = min(STEP * level, self.ceiling)

@@ -12,7 +12,7 @@ from moto.s3.models import s3_backends
 from aiostorage import AsyncS3Store, BucketNotFound, InvalidArgument, ObjectInfo, StoreSettings
 from aiostorage.transfer.keyspace import split_points
 from aiostorage.transfer.listing import Span, _folders, _group_size
-from aiostorage.transfer.listpage import _read_tree, _scan, parse_list_page
+from aiostorage.transfer.listpage import KeysNeedEncoding, _read_tree, _scan, parse_list_page
 from aiostorage.transfer.pace import Pace
 from benchmarks.simulator import Simulator, simulator_in_thread
 from tests.conftest import ODD_KEYS, RequestCounter, free_port, unique_name
@@ -291,6 +291,18 @@ async def test_list_odd_keys(store: AsyncS3Store, s3: Any) -> None:
     assert await store.list_prefixes() == sorted({key[: key.index("/") + 1] for key in ODD_KEYS if "/" in key})
 
 
+async def test_keys_are_url_encoded_only_when_a_page_needs_it(store: AsyncS3Store) -> None:
+    """Plain keys come as they are; a page holding a control character is asked for again, URL-encoded."""
+    assert any("\x01" in key for key in ODD_KEYS)
+    await asyncio.gather(*(store.put_bytes(key, b"x") for key in ODD_KEYS))
+    counter = RequestCounter(store.client)
+    assert [info.key async for info in store.list("unicodé/")] == ["unicodé/日本語/ключ.txt"]
+    assert len(counter.sent) == 1 and "encoding-type" not in counter.sent[0]
+    counter.sent.clear()
+    assert sorted([info.key async for info in store.list()]) == sorted(ODD_KEYS)
+    assert len(counter.sent) == 2 and "encoding-type" not in counter.sent[0] and "encoding-type=url" in counter.sent[1]
+
+
 async def _no_other_tasks(before: set[asyncio.Task[Any]], within: float = 5.0) -> None:
     deadline = time.monotonic() + within
     while True:
@@ -409,6 +421,16 @@ def test_parse_list_page_decodes_and_checks() -> None:
     assert page.next_token == "tok"
     with pytest.raises(ValueError, match="KeyCount"):
         parse_list_page(body.replace(b"<KeyCount>2", b"<KeyCount>3"))
+
+
+@pytest.mark.parametrize(
+    "key", [b"a&#x1;b", b"a&#1;b", b"a\x01b", b"a\rb", b"a&#x80;b", b"a&#xFFFE;b", b"a&#x110000;b"]
+)
+def test_a_key_xml_cannot_carry_asks_for_url_encoding(key: bytes) -> None:
+    body = b"<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>%s</Key></Contents></ListBucketResult>"
+    with pytest.raises(KeysNeedEncoding):
+        parse_list_page(body % key)
+    assert [info.key for info in parse_list_page(body % b"a&#13;&#x9;&#233;&#x20AC;&amp;b").objects] == ["a\r\té€&b"]
 
 
 @pytest.mark.parametrize("url", [False, True])

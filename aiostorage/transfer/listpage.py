@@ -6,6 +6,11 @@ body of our own ListObjectsV2 calls (only those made inside ``fetch_page``, mark
 and gives botocore an empty one; error responses are left to botocore, so they become ``ClientError``
 and then our exceptions as usual.
 
+Keys are asked for as they are, not URL-encoded: moto and other servers spend real CPU encoding
+every key (~7 % of a page on moto), and nearly every key travels in XML unchanged. A page holding a
+character XML 1.0 cannot carry (a control character, sent raw or as a character reference) is asked for
+again with ``EncodingType=url``, the only way such a key travels intact.
+
 The body is read by regular expressions when it has the plain shape S3 and every compatible server
 send (no DTD, CDATA, comments or namespace prefixes; ~1 ms a page), else by the C ``ElementTree``
 (~5 ms to build the tree, as much again to walk it); ``tests/test_listing.py`` checks they agree.
@@ -26,16 +31,22 @@ from urllib.parse import unquote_plus
 
 from botocore.exceptions import ResponseStreamingError
 from botocore.handlers import _handle_200_error
+from pydantic import TypeAdapter
 
 from .._context import S3Context
 from .._models import ObjectInfo
 
-__all__ = ["ListPage", "fetch_page", "parse_list_page"]
+__all__ = ["KeysNeedEncoding", "ListPage", "fetch_page", "parse_list_page"]
 
 _RAW_BODY = "_aiostorage_raw_body"
 _HOOK_ID = "aiostorage-raw-list-objects-v2"
+_PLAIN_HOOK_ID = "aiostorage-plain-list-objects-v2"
 _wants_raw_body: ContextVar[bool] = ContextVar("aiostorage_wants_raw_body", default=False)
 _hooked: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+class KeysNeedEncoding(ValueError):
+    """A page without URL encoding holds a character XML 1.0 cannot carry: ask for it URL-encoded."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +64,19 @@ def _take_raw_body(response_dict: dict[str, Any], customized_response_dict: dict
         response_dict["body"] = b""
 
 
+def _keep_keys_plain(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    # botocore asks every ListObjectsV2 for URL-encoded keys unless told otherwise; ours ask for it
+    # themselves, when a page needs it.
+    if _wants_raw_body.get() and context.pop("encoding_type_auto_set", False):
+        del params["EncodingType"]
+
+
 def _install_hook(events: Any) -> None:
     """Put ``_take_raw_body`` first among the client's S3 ``before-parse`` handlers (once per client)."""
     if events in _hooked:
         return
     events.register_first("before-parse.s3.*", _take_raw_body, unique_id=_HOOK_ID)
+    events.register_last("before-parameter-build.s3.ListObjectsV2", _keep_keys_plain, unique_id=_PLAIN_HOOK_ID)
     # botocore's check for an error document in a 200 response parses the whole body with ElementTree
     # and runs first; moved behind ours, it sees the empty body we leave (``parse_list_page`` checks).
     events.unregister("before-parse.s3.*", _handle_200_error)
@@ -94,6 +113,9 @@ _TOP_FIELDS = {
     name: re.compile(rb"<%s>([^<]*)</%s>" % (name.encode(), name.encode()))
     for name in ("KeyCount", "IsTruncated", "NextContinuationToken", "EncodingType")
 }
+# What XML 1.0 cannot hold raw (``\r`` it can, but a parser reads it as ``\n``), and character references.
+_RAW_CONTROL = bytes(range(0x09)) + bytes(range(0x0B, 0x20))
+_CHAR_REF = re.compile(rb"&#(x[0-9a-fA-F]+|[0-9]+);")
 _FIELD_INDEX = {b"Key": 0, b"Size": 1, b"ETag": 2, b"LastModified": 3}
 
 
@@ -106,6 +128,21 @@ def _text(raw: bytes) -> str:
     # Well-formed XML without a DTD only holds the predefined and numeric references, which
     # ``html.unescape`` decodes exactly.
     return html.unescape(text)
+
+
+def _carried_exactly(body: bytes) -> bool:
+    """Whether every character of the document reads back as itself: no raw control character, and no
+    reference to one XML 1.0 forbids or ``html.unescape`` decodes otherwise (it maps 0x80-0x9F as cp1252)."""
+    if len(body.translate(None, _RAW_CONTROL)) != len(body):  # ~10x faster than a regular expression
+        return False
+    if b"&#" not in body:
+        return True
+    for match in _CHAR_REF.finditer(body):
+        ref = match.group(1)
+        point = int(ref[1:], 16) if ref.startswith(b"x") else int(ref)
+        if point > 0x10FFFF or html.unescape(match.group().decode()) != chr(point):
+            return False
+    return True
 
 
 def _rows(body: bytes) -> list[_Row] | None:
@@ -173,17 +210,23 @@ def _read_tree(body: bytes) -> _Scanned:
     )
 
 
+_OBJECTS = TypeAdapter(list[ObjectInfo])
+
+
 def parse_list_page(body: bytes) -> ListPage:
     """A ListBucketResult document as S3 sends it (with or without its namespace, keys URL-encoded or not)."""
     page = _scan(body) or _read_tree(body)
+    if not page.url_encoded and not _carried_exactly(body):
+        raise KeysNeedEncoding("a key holds a character XML 1.0 cannot carry")
     decode = unquote_plus if page.url_encoded else str
-    # Validation parses the size and the date in pydantic's core, cheaper than doing it here.
-    objects = [
-        ObjectInfo.model_validate(
+    # Validation parses the size and the date in pydantic's core, cheaper than doing it here, and a
+    # whole page in one call costs 40 % less than an object at a time.
+    objects = _OBJECTS.validate_python(
+        [
             {"key": decode(key), "size": size or 0, "etag": (etag or "").strip('"'), "last_modified": modified}
-        )
-        for key, size, etag, modified in page.rows
-    ]
+            for key, size, etag, modified in page.rows
+        ]
+    )
     prefixes = [decode(prefix) for prefix in page.prefixes]
     # S3 and moto count keys and common prefixes; s3rver counts keys only.
     if page.key_count is not None and int(page.key_count) not in (len(objects) + len(prefixes), len(objects)):
@@ -205,8 +248,7 @@ async def fetch_page(
     """One page of keys under ``prefix`` (after ``start_after``, or from a continuation ``token``)."""
     client = ctx.client
     _install_hook(client.meta.events)
-    # XML 1.0 cannot carry every character a key may hold: ask for URL-encoded keys.
-    params: dict[str, Any] = {"Bucket": ctx.bucket, "Prefix": prefix, "EncodingType": "url"}
+    params: dict[str, Any] = {"Bucket": ctx.bucket, "Prefix": prefix}
     if delimiter:
         params["Delimiter"] = delimiter
     if token:
@@ -214,14 +256,21 @@ async def fetch_page(
     elif start_after:
         params["StartAfter"] = start_after
 
-    async def attempt() -> ListPage:
+    async def read(params: dict[str, Any]) -> ListPage:
         marker = _wants_raw_body.set(True)
         try:
             response = await client.list_objects_v2(**params)
         finally:
             _wants_raw_body.reset(marker)
+        return parse_list_page(response[_RAW_BODY])
+
+    async def attempt() -> ListPage:
         try:
-            return parse_list_page(response[_RAW_BODY])
+            try:
+                return await read(params)
+            except (KeysNeedEncoding, ET.ParseError):
+                # A key XML 1.0 cannot carry (a raw U+FFFE fails the parse): only URL-encoded keys travel.
+                return await read({**params, "EncodingType": "url"})
         except (ET.ParseError, KeyError, ValueError) as exc:
             # A 200 whose body does not hold together was cut short or garbled on the way: retry it.
             raise ResponseStreamingError(error=exc) from exc

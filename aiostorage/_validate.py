@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import mimetypes
+import re
+from functools import lru_cache
 
 from ._exceptions import InvalidArgument
 from ._settings import MAX_PART_SIZE, MIN_PART_SIZE
@@ -18,6 +20,7 @@ __all__ = [
 ]
 
 MAX_KEY_BYTES = 1024
+_HEADER_BREAK = re.compile("[\r\n\0]")
 
 
 def check_key(key: object) -> str:
@@ -46,16 +49,16 @@ def check_attributes(content_type: object, metadata: object) -> None:
     """A content type and user metadata that can travel as HTTP headers (no line breaks to split them)."""
     if content_type is not None and not isinstance(content_type, str):
         raise InvalidArgument(f"content_type must be a str, got {type(content_type).__name__}")
+    if content_type and _HEADER_BREAK.search(content_type):
+        raise InvalidArgument(f"a header cannot hold a line break or NUL: content_type: {content_type!r}")
     if metadata is None:
-        fields: list[tuple[object, object]] = []
-    elif isinstance(metadata, dict):
-        fields = list(metadata.items())
-    else:
+        return
+    if not isinstance(metadata, dict):
         raise InvalidArgument(f"metadata must be a dict of str to str, got {type(metadata).__name__}")
-    for name, value in [("content_type", content_type or ""), *fields]:
+    for name, value in metadata.items():
         if not isinstance(name, str) or not isinstance(value, str):
             raise InvalidArgument(f"metadata must map str to str, got {name!r}: {value!r}")
-        if any(char in text for text in (name, value) for char in "\r\n\0"):
+        if _HEADER_BREAK.search(name) or _HEADER_BREAK.search(value):
             raise InvalidArgument(f"a header cannot hold a line break or NUL: {name!r}: {value!r}")
 
 
@@ -92,5 +95,14 @@ def check_positive(name: str, value: int) -> int:
 
 def guess_content_type(key: str) -> str:
     """The MIME type for the key's extension (``uploads/a.mp4`` is ``video/mp4``)."""
-    content_type, _ = mimetypes.guess_type(key, strict=False)
+    name = key.rpartition("/")[2]
+    dot = name.find(".")
+    return _type_of_suffixes(name[dot:]) if dot >= 0 else "application/octet-stream"
+
+
+@lru_cache(maxsize=1024)
+def _type_of_suffixes(suffixes: str) -> str:
+    # Every name's suffixes (``.tar.gz``) say what ``mimetypes`` would: looked up once each, not per
+    # object (~10 us a lookup, a third of what a queued small PUT costs before it waits for a slot).
+    content_type, _ = mimetypes.guess_type("name" + suffixes, strict=False)
     return content_type or "application/octet-stream"

@@ -26,6 +26,7 @@ from aiostorage import (
     StoreSettings,
     TransferError,
 )
+from aiostorage._validate import guess_content_type
 from tests.conftest import ODD_KEYS, RequestCounter, WireCounter, inject_error
 
 MiB = 1024 * 1024
@@ -63,6 +64,20 @@ async def test_metadata_and_content_type(store: AsyncS3Store, s3: Any) -> None:
     assert s3.head_object(Bucket=store.bucket, Key="noext")["ContentType"] == "application/x-custom"
     await store.put_bytes("unknown.zzz-ext", b"z")
     assert (await store.head("unknown.zzz-ext")).content_type == "application/octet-stream"
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("a/b.tar.gz", "application/x-tar"),
+        ("v1.2/readme", "application/octet-stream"),  # a dot in a folder is no extension
+        ("photos/IMG.JPG", "image/jpeg"),
+        ("data:text/plain,hi", "application/octet-stream"),  # a key, not a data: URL
+        (".bashrc", "application/octet-stream"),
+    ],
+)
+def test_content_type_follows_the_name_s_suffixes(key: str, expected: str) -> None:
+    assert guess_content_type(key) == expected
 
 
 async def test_put_reports_crc32_checksum(store: AsyncS3Store) -> None:

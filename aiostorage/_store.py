@@ -110,6 +110,9 @@ class AsyncS3Store:
             max_connections=self.concurrency,
         )
         self._stack = stack
+        # A semaphore binds to the event loop it first waits on: a store reopened under another loop
+        # (a second ``asyncio.run``) gets a fresh one.
+        self._admission = asyncio.Semaphore(self.concurrency)
         lean = LeanClient(client, self.bucket) if lean_supported(client, self.bucket) else None
         self._ctx = S3Context(client=client, bucket=self.bucket, settings=self.settings, retrying=retrying, lean=lean)
         return self

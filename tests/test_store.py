@@ -378,3 +378,16 @@ async def test_get_bytes_gives_a_large_body_time_beyond_the_header_deadline() ->
     )
     async with server, AsyncS3Store("media", settings=settings) as store:
         assert await store.get_bytes("big.bin") == b"x" * size
+
+
+def test_a_store_reopened_under_another_event_loop_still_queues_its_calls(bucket: str, settings: StoreSettings) -> None:
+    """Calls beyond ``concurrency`` wait for a slot; the store opens again under a second ``asyncio.run``."""
+    store = AsyncS3Store(bucket, settings=settings, concurrency=1)
+
+    async def session(tag: str) -> list[bytes]:
+        async with store:
+            await asyncio.gather(*(store.put_bytes(f"{tag}/{n}", tag.encode()) for n in range(3)))
+            return await asyncio.gather(*(store.get_bytes(f"{tag}/{n}") for n in range(3)))
+
+    assert asyncio.run(session("first")) == [b"first"] * 3
+    assert asyncio.run(session("second")) == [b"second"] * 3

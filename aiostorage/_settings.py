@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+from functools import cache
 from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -68,6 +70,15 @@ class StoreSettings(BaseSettings):
     )
 
     def __init__(self, **values: Any) -> None:
+        # ``extra="ignore"`` keeps a ``.env`` shared with other tools readable, but it would also drop a
+        # misspelt argument without a word (``access_key_id=`` leaving the credentials to the default
+        # chain): arguments are checked by name here. ``_env_file`` and the like are pydantic-settings'.
+        known = _argument_names()
+        for name in values:
+            if not name.startswith("_") and name.lower() not in known:
+                close = difflib.get_close_matches(name.lower(), known, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ConfigError(f"invalid StoreSettings: no setting named {name!r}{hint}")
         try:
             super().__init__(**values)
         except ValidationError as exc:
@@ -90,3 +101,14 @@ class StoreSettings(BaseSettings):
         if (self.aws_access_key_id is None) != (self.aws_secret_access_key is None):
             raise ValueError("aws_access_key_id and aws_secret_access_key must be given together")
         return self
+
+
+@cache
+def _argument_names() -> frozenset[str]:
+    """Every name ``StoreSettings`` takes as an argument, in lower case: fields and their aliases."""
+    names: set[str] = set()
+    for name, field in StoreSettings.model_fields.items():
+        names.add(name)
+        if isinstance(field.validation_alias, AliasChoices):
+            names.update(str(choice).lower() for choice in field.validation_alias.choices)
+    return frozenset(names)

@@ -41,7 +41,8 @@ def test_default_region_fallback_and_precedence(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_dotenv_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / ".env").write_text("AWS_S3_BUCKET_NAME=from-dotenv\nAWS_REGION=eu-north-1\n")
+    # A .env shared with other tools may hold variables that are none of ours.
+    (tmp_path / ".env").write_text("AWS_S3_BUCKET_NAME=from-dotenv\nAWS_REGION=eu-north-1\nDATABASE_URL=x\n")
     monkeypatch.chdir(tmp_path)
     settings = StoreSettings()
     assert (settings.bucket, settings.region) == ("from-dotenv", "eu-north-1")
@@ -66,6 +67,17 @@ def test_invalid_settings_raise_config_error(values: dict[str, object]) -> None:
         StoreSettings(**values)
     field = next(iter(values))
     assert field in str(caught.value) or "together" in str(caught.value)
+
+
+def test_a_misspelt_argument_is_refused_with_a_suggestion() -> None:
+    """Dropped silently, ``access_key_id=`` would leave the credentials to the default chain."""
+    with pytest.raises(ConfigError, match="'access_key_id'; did you mean 'aws_access_key_id'"):
+        StoreSettings(access_key_id="x", aws_secret_access_key="y")
+    with pytest.raises(ConfigError, match="'concurency'; did you mean 'concurrency'"):
+        StoreSettings(concurency=3)
+    # Fields, their environment names as arguments, and pydantic-settings' own options are all taken.
+    taken = StoreSettings(region="eu-west-1", AWS_S3_BUCKET_NAME="b", _env_file=None)
+    assert (taken.region, taken.bucket) == ("eu-west-1", "b")
 
 
 def test_credentials_never_in_repr() -> None:

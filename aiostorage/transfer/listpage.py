@@ -7,7 +7,7 @@ and gives botocore an empty one; error responses are left to botocore, so they b
 and then our exceptions as usual.
 
 Keys are asked for as they are, not URL-encoded: moto and other servers spend real CPU encoding
-every key (~7 % of a page on moto), and nearly every key travels in XML unchanged. A page holding a
+every key (about 8 % of a page's CPU on moto), and nearly every key travels in XML unchanged. A page holding a
 character XML 1.0 cannot carry (a control character, sent raw or as a character reference) is asked for
 again with ``EncodingType=url``, the only way such a key travels intact.
 

@@ -301,6 +301,11 @@ async def test_keys_are_url_encoded_only_when_a_page_needs_it(store: AsyncS3Stor
     counter.sent.clear()
     assert sorted([info.key async for info in store.list()]) == sorted(ODD_KEYS)
     assert len(counter.sent) == 2 and "encoding-type" not in counter.sent[0] and "encoding-type=url" in counter.sent[1]
+    # Under a prefix that itself needs encoding, every page would: it is asked for at once.
+    counter.sent.clear()
+    control = next(key for key in ODD_KEYS if "\x01" in key)
+    assert [info.key async for info in store.list(control[: control.index("\x01") + 1])] == [control]
+    assert len(counter.sent) == 1 and "encoding-type=url" in counter.sent[0]
 
 
 async def _no_other_tasks(before: set[asyncio.Task[Any]], within: float = 5.0) -> None:

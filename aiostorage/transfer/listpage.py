@@ -116,6 +116,8 @@ _TOP_FIELDS = {
 # What XML 1.0 cannot hold raw (``\r`` it can, but a parser reads it as ``\n``), and character references.
 _RAW_CONTROL = bytes(range(0x09)) + bytes(range(0x0B, 0x20))
 _CHAR_REF = re.compile(rb"&#(x[0-9a-fA-F]+|[0-9]+);")
+# Characters XML 1.0 cannot carry, or a server may send as references ``html.unescape`` misreads.
+_ECHO_NEEDS_ENCODING = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffe\uffff]")
 _FIELD_INDEX = {b"Key": 0, b"Size": 1, b"ETag": 2, b"LastModified": 3}
 
 
@@ -258,6 +260,9 @@ async def fetch_page(
         params["ContinuationToken"] = token
     elif start_after:
         params["StartAfter"] = start_after
+    if _ECHO_NEEDS_ENCODING.search(prefix + (delimiter or "") + (start_after or "")):
+        # The page echoes these: every page would hold such a character, so ask for encoding at once.
+        params["EncodingType"] = "url"
 
     async def read(params: dict[str, Any]) -> ListPage:
         marker = _wants_raw_body.set(True)

@@ -78,8 +78,7 @@ def allow_time_for(payload_bytes: int) -> None:
     a deadline sized for the headers alone.
     """
     timeout = _attempt_timeout.get()
-    when = timeout.when() if timeout is not None else None
-    if timeout is not None and when is not None:
+    if timeout is not None and (when := timeout.when()) is not None:
         timeout.reschedule(when + payload_bytes / MIN_TRANSFER_RATE)
 
 

@@ -42,13 +42,15 @@ async def copy_object(
         if source.content_type:
             attributes["ContentType"] = source.content_type
     client = ctx.client
+    # An entity tag in a precondition is quoted (RFC 9110), as ranged downloads send it in If-Match.
+    pin = f'"{source.etag}"'
 
     if source.size <= multipart_threshold:
 
         async def single() -> dict[str, Any]:
             extra = {"MetadataDirective": "REPLACE", **attributes} if metadata is not None else {}
             response: dict[str, Any] = await client.copy_object(
-                Bucket=ctx.bucket, Key=dst_key, CopySource=copy_source, CopySourceIfMatch=source.etag, **extra
+                Bucket=ctx.bucket, Key=dst_key, CopySource=copy_source, CopySourceIfMatch=pin, **extra
             )
             return response
 
@@ -74,7 +76,7 @@ async def copy_object(
                     UploadId=upload.upload_id,
                     PartNumber=number,
                     CopySource=copy_source,
-                    CopySourceIfMatch=source.etag,
+                    CopySourceIfMatch=pin,
                     CopySourceRange=f"bytes={first}-{last}",
                 )
                 return response

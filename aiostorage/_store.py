@@ -15,7 +15,7 @@ import anyio
 
 from ._client import create_client
 from ._context import S3Context
-from ._exceptions import ConfigError, InvalidArgument, ObjectNotFound, StorageError, map_errors
+from ._exceptions import ConfigError, InvalidArgument, ObjectChanged, ObjectNotFound, StorageError, map_errors
 from ._models import (
     DeleteError,
     DeleteResult,
@@ -474,6 +474,63 @@ class AsyncS3Store:
             return Job(f"s3://{ctx.bucket}/{key}", str(dest), size, run)
 
         jobs = [job(entry, dest) for entry, dest in entries]
+        outcomes = await run_bulk(ctx, jobs, concurrency=limit, progress=progress, fail_fast=fail_fast)
+        return BulkResult(items=outcomes)
+
+    async def copy_many(
+        self,
+        pairs: Iterable[tuple[str | ObjectInfo, str]],
+        *,
+        src_bucket: str | None = None,
+        concurrency: int | None = None,
+        part_size: int | None = None,
+        progress: Callable[[BulkProgress], None] | None = None,
+        fail_fast: bool = False,
+    ) -> BulkResult:
+        """Copy every ``(src_key, dst_key)`` pair server-side into this bucket, under one budget of requests.
+
+        A source may be given as the ``ObjectInfo`` a listing returned: it is then copied as listed, with
+        no HEAD first (except above 5 GiB, where the multipart copy must carry the metadata itself), and
+        its listed ETag pins the copy, so a source replaced since the listing fails as ``ObjectChanged``.
+        Metadata is kept. Failures are reported per item, as with ``upload_many``.
+        """
+        source_bucket = src_bucket or self.bucket
+        entries = [(entry, check_key(dst_key)) for entry, dst_key in pairs]
+        chosen_part_size = check_part_size(part_size if part_size is not None else self.part_size)
+        limit = self._concurrency(concurrency)
+        ctx = self.ctx
+
+        def job(entry: str | ObjectInfo, dst_key: str) -> Job:
+            listed = entry if isinstance(entry, ObjectInfo) else None
+            src_key = check_key(entry.key if isinstance(entry, ObjectInfo) else entry)
+
+            async def run(budgeted: S3Context, item_progress: Callable[[TransferProgress], None]) -> UploadResult:
+                source = listed
+                if source is None or source.size > MAX_SINGLE_COPY:
+                    source = await budgeted.head(src_key, bucket=source_bucket)
+                    if listed is not None and source.etag != listed.etag:
+                        raise ObjectChanged(
+                            f"s3://{source_bucket}/{src_key} changed since it was listed",
+                            bucket=source_bucket,
+                            key=src_key,
+                        )
+                result = await copy_object(
+                    budgeted,
+                    source,
+                    source_bucket,
+                    dst_key,
+                    metadata=None,
+                    multipart_threshold=MAX_SINGLE_COPY,
+                    part_size=chosen_part_size,
+                    concurrency=limit,
+                )
+                item_progress(TransferProgress(dst_key, source.size, source.size))
+                return result
+
+            size = listed.size if listed else None
+            return Job(f"s3://{source_bucket}/{src_key}", f"s3://{ctx.bucket}/{dst_key}", size, run)
+
+        jobs = [job(entry, dst_key) for entry, dst_key in entries]
         outcomes = await run_bulk(ctx, jobs, concurrency=limit, progress=progress, fail_fast=fail_fast)
         return BulkResult(items=outcomes)
 

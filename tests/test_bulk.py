@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from aiostorage import AsyncS3Store, BulkProgress, IntegrityError, InvalidArgument, StoreSettings
+from aiostorage import (
+    AsyncS3Store,
+    BulkProgress,
+    IntegrityError,
+    InvalidArgument,
+    ObjectNotFound,
+    StoreSettings,
+)
 from aiostorage.transfer.lean import LEAN_MAX
 from tests.conftest import RequestCounter, WireCounter
 
@@ -221,3 +228,37 @@ async def test_upload_many_shares_one_pool_of_part_buffers(bucket: str, settings
         assert await store.get_bytes("f2") == files[2].getvalue()
     assert outstanding["now"] == 0
     assert outstanding["peak"] <= 2
+
+
+async def test_copy_many_copies_as_listed_under_one_budget(store: AsyncS3Store, s3: Any) -> None:
+    bodies = {f"src/{i}.bin": os.urandom(50 + i) for i in range(8)}
+    await asyncio.gather(*(store.put_bytes(key, body, metadata={"n": key}) for key, body in bodies.items()))
+    listed = [info async for info in store.list("src/", ordered=True)]
+    events: list[BulkProgress] = []
+    counter = RequestCounter(store.client)
+    pins: dict[str, str] = {}
+
+    def record_pin(request: Any, **_: Any) -> None:
+        if "x-amz-copy-source-if-match" in request.headers:
+            pins[request.url.rsplit("/", 1)[-1]] = request.headers["x-amz-copy-source-if-match"].decode()
+
+    store.client.meta.events.register("before-send.s3.CopyObject", record_pin)
+
+    pairs: list[tuple[Any, str]] = [(info, "dst/" + info.key.removeprefix("src/")) for info in listed]
+    pairs += [("src/1.bin", "by-name/1.bin"), ("src/absent.bin", "dst/absent.bin")]
+    result = await store.copy_many(pairs, concurrency=2, progress=events.append)
+
+    assert [item.ok for item in result.items] == [True] * 9 + [False]
+    assert isinstance(result.items[-1].error, ObjectNotFound)
+    for key, body in bodies.items():
+        copy = s3.get_object(Bucket=store.bucket, Key=key.replace("src/", "dst/"))
+        assert copy["Body"].read() == body and copy["Metadata"] == {"n": key}
+    assert s3.get_object(Bucket=store.bucket, Key="by-name/1.bin")["Body"].read() == bodies["src/1.bin"]
+    # Listed sources are copied as listed: no HEAD, and each copy pinned to the listed ETag (S3 refuses
+    # the copy if the source changed since; moto does not check).
+    assert sum(sent.startswith("HEAD") for sent in counter.sent) == 2
+    assert {name: pins[name] for name in pins if name != "1.bin"} == {
+        info.key.removeprefix("src/"): f'"{info.etag}"' for info in listed if info.key != "src/1.bin"
+    }
+    assert counter.max_in_flight == 2
+    assert events[-1].objects_done == len(pairs)

@@ -34,14 +34,18 @@ except ImportError as exc:  # pragma: no cover - depends on how the package was 
     raise SystemExit("the aiostorage command line needs its extra: pip install 'aiostorage[cli]'") from exc
 
 from ._exceptions import InvalidArgument, StorageError
-from ._models import ObjectInfo, TransferProgress
+from ._models import DeleteResult, ObjectInfo, TransferProgress
 from ._settings import StoreSettings
-from ._store import AsyncS3Store
+from ._store import DELETE_BATCH, AsyncS3Store
+from ._tasks import task_group
 from .transfer.bulk import BulkProgress, BulkResult, LocalFile, local_path_for, normalise_prefix, scan_folder
 
 __all__ = ["S3Url", "main", "parse_s3_url"]
 
-console = Console(stderr=True)
+# DeleteObjects calls of ``rm -r`` in flight while its listing goes on.
+DELETE_BATCHES_IN_FLIGHT = 8
+# An error or failure is one line however long: never wrapped to the terminal's (or a pipe's) width.
+console = Console(stderr=True, soft_wrap=True)
 
 
 @dataclass(frozen=True)
@@ -106,22 +110,77 @@ def main(context: click.Context, debug: bool) -> None:
     context.obj = {"debug": debug}
 
 
+def _report_deleted(bucket: str, result: DeleteResult) -> int:
+    """One line per key deleted or not; how many failed."""
+    for key in result.deleted:
+        click.echo(f"delete: s3://{bucket}/{key}")
+    for error in result.errors:
+        console.print(f"[red]failed:[/red] s3://{bucket}/{error.key}: {error.code} {error.message}", highlight=False)
+    return len(result.errors)
+
+
+async def _delete_under(store: AsyncS3Store, prefix: str, *, dry_run: bool) -> tuple[int, int]:
+    """Delete every object under ``prefix`` as the listing finds them: (objects found, failures).
+
+    Keys go out in DeleteObjects batches while the listing goes on, a few batches at a time, so a
+    prefix of any size is deleted without holding its listing in memory.
+    """
+    found = failed = 0
+    slots = anyio.Semaphore(DELETE_BATCHES_IN_FLIGHT)
+
+    async def delete(batch: list[str]) -> None:
+        nonlocal failed
+        try:
+            failed += _report_deleted(store.bucket, await store.delete_many(batch))
+        finally:
+            slots.release()
+
+    async with task_group() as group, store.list(prefix) as listing:
+        batch: list[str] = []
+        async for info in listing:
+            found += 1
+            if dry_run:
+                click.echo(f"(dry run) delete: s3://{store.bucket}/{info.key}")
+                continue
+            batch.append(info.key)
+            if len(batch) == DELETE_BATCH:
+                await slots.acquire()
+                group.start_soon(delete, batch)
+                batch = []
+        if batch:
+            await slots.acquire()
+            group.start_soon(delete, batch)
+    return found, failed
+
+
 @main.command()
 @click.argument("keys", nargs=-1, required=True)
+@click.option("-r", "--recursive", is_flag=True, help="Delete every object under each prefix.")
+@click.option("--dry-run", is_flag=True, help="Print what would be deleted; delete nothing.")
 @_command
-async def rm(keys: tuple[str, ...]) -> int:
-    """Delete objects: rm s3://bucket/key [s3://bucket/other ...]."""
+async def rm(keys: tuple[str, ...], recursive: bool, dry_run: bool) -> int:
+    """Delete objects: rm s3://bucket/key [s3://bucket/other ...], or rm -r s3://bucket/prefix."""
     urls = [_require_s3(key) for key in keys]
+    if not recursive and (empty := next((url for url in urls if not url.key), None)):
+        raise InvalidArgument(f"{empty} names no object: use rm -r to delete everything under it")
     failed = 0
     for bucket in sorted({url.bucket for url in urls}):
         async with AsyncS3Store(bucket, settings=StoreSettings()) as store:
-            result = await store.delete_many([url.key for url in urls if url.bucket == bucket])
-        for key in result.deleted:
-            click.echo(f"delete: s3://{bucket}/{key}")
-        for error in result.errors:
-            failure = f"s3://{bucket}/{error.key}: {error.code} {error.message}"
-            console.print(f"[red]failed:[/red] {failure}", highlight=False)
-        failed += len(result.errors)
+            chosen = [url.key for url in urls if url.bucket == bucket]
+            if not recursive and dry_run:
+                for key in chosen:
+                    click.echo(f"(dry run) delete: s3://{bucket}/{key}")
+            elif not recursive:
+                failed += _report_deleted(bucket, await store.delete_many(chosen))
+            else:
+                # A prefix names a folder, as with cp -r: s3://b/data means data/..., never database/...
+                for prefix in dict.fromkeys(normalise_prefix(key) for key in chosen):
+                    found, failures = await _delete_under(store, prefix, dry_run=dry_run)
+                    failed += failures
+                    if not found:
+                        console.print(f"[yellow]nothing under[/yellow] s3://{bucket}/{prefix}", highlight=False)
+    if failed:
+        console.print(f"[red]{failed} objects could not be deleted[/red]", highlight=False)
     return 1 if failed else 0
 
 
@@ -255,10 +314,14 @@ async def cp(src: str, dst: str, recursive: bool, concurrency: int | None) -> in
                     pairs = [(file.path, _join(target.key, file.relative)) for file in sorted(files, key=_relative)]
                     result = await store.upload_many(pairs, concurrency=concurrency, progress=_bulk_bar(bars, "upload"))
                     return _report(result, "upload")
+                if await anyio.Path(local).is_dir():
+                    raise InvalidArgument(f"{src} is a folder: use cp -r to copy it")
                 key = target.key if target.key and not target.key.endswith("/") else _join(target.key, local.name)
                 await store.upload(local, key, concurrency=concurrency, progress=_single_bar(bars, local.name))
                 click.echo(f"upload: {local} to s3://{target.bucket}/{key}")
                 return 0
+        if source is not None and not source.key and not recursive:
+            raise InvalidArgument(f"{source} names no object: use cp -r to copy everything under it")
         if source is not None and target is None:
             async with AsyncS3Store(source.bucket, settings=settings) as store:
                 local = Path(dst)
@@ -283,7 +346,14 @@ async def cp(src: str, dst: str, recursive: bool, concurrency: int | None) -> in
         assert source is not None and target is not None
         async with AsyncS3Store(target.bucket, settings=settings) as store:
             if recursive:
-                raise InvalidArgument("cp -r between two s3:// locations is not supported yet; copy keys one by one")
+                prefix, into = normalise_prefix(source.key), normalise_prefix(target.key)
+                async with AsyncS3Store(source.bucket, settings=settings) as origin:
+                    listed = [info async for info in origin.list(prefix) if into + info.key[len(prefix) :]]
+                copies = [(info, into + info.key[len(prefix) :]) for info in listed]
+                result = await store.copy_many(
+                    copies, src_bucket=source.bucket, concurrency=concurrency, progress=_bulk_bar(bars, "copy")
+                )
+                return _report(result, "copy")
             key = (
                 target.key
                 if target.key and not target.key.endswith("/")

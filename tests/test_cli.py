@@ -167,3 +167,54 @@ def test_cp_recursive_download_stays_inside_the_destination(
     assert result.returncode == 0, result.stderr
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()) == ["a/dest/ok.txt"]
     assert "skipped" in result.stderr
+
+
+def test_rm_recursive_deletes_under_the_prefix_only(settings: StoreSettings, s3: Any, bucket: str) -> None:
+    for key in ("data/a.txt", "data/sub/b.txt", "database/keep.txt", "other.txt"):
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+
+    dry = cli(settings, "rm", "-r", "--dry-run", f"s3://{bucket}/data")
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.splitlines() == [
+        f"(dry run) delete: s3://{bucket}/data/a.txt",
+        f"(dry run) delete: s3://{bucket}/data/sub/b.txt",
+    ]
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 4
+
+    removed = cli(settings, "rm", "-r", f"s3://{bucket}/data")
+    assert removed.returncode == 0, removed.stderr
+    assert sorted(removed.stdout.splitlines()) == [
+        f"delete: s3://{bucket}/data/a.txt",
+        f"delete: s3://{bucket}/data/sub/b.txt",
+    ]
+    assert [item["Key"] for item in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["database/keep.txt", "other.txt"]
+
+    root = cli(settings, "rm", f"s3://{bucket}")
+    assert root.returncode == 1 and "use rm -r" in root.stderr
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 2
+
+
+def test_cp_recursive_between_s3_locations(settings: StoreSettings, s3: Any, bucket: str) -> None:
+    s3.create_bucket(Bucket=f"{bucket}-to")
+    bodies = {"src/a.txt": b"a", "src/deep/b.txt": b"bb", "srcx/not.txt": b"no"}
+    for key, body in bodies.items():
+        s3.put_object(Bucket=bucket, Key=key, Body=body, Metadata={"origin": key})
+
+    copied = cli(settings, "cp", "-r", f"s3://{bucket}/src", f"s3://{bucket}-to/dst")
+    assert copied.returncode == 0, copied.stderr
+    listed = s3.list_objects_v2(Bucket=f"{bucket}-to")["Contents"]
+    assert [item["Key"] for item in listed] == ["dst/a.txt", "dst/deep/b.txt"]
+    copy = s3.get_object(Bucket=f"{bucket}-to", Key="dst/deep/b.txt")
+    assert copy["Body"].read() == b"bb" and copy["Metadata"] == {"origin": "src/deep/b.txt"}
+
+
+def test_usage_mistakes_get_one_unwrapped_line(settings: StoreSettings, bucket: str, tmp_path: Path) -> None:
+    folder = cli(settings, "cp", str(tmp_path), f"s3://{bucket}/x")
+    assert folder.returncode == 1 and folder.stderr.strip() == f"error: {tmp_path} is a folder: use cp -r to copy it"
+    whole = cli(settings, "cp", f"s3://{bucket}", str(tmp_path / "x"))
+    assert whole.returncode == 1 and "use cp -r" in whole.stderr
+    # However long, an error is one line: a script reading stderr, or a narrow terminal, gets it whole.
+    key = "a/rather/long/key/" * 8 + "absent.bin"
+    missing = cli(settings, "cp", f"s3://{bucket}/{key}", str(tmp_path / "y"))
+    assert missing.returncode == 1
+    assert len(missing.stderr.strip().splitlines()) == 1 and key in missing.stderr

@@ -248,6 +248,11 @@ class WireCounter:
         finally:
             self.in_flight -= 1
 
+    def reset(self) -> None:
+        """Forget what was counted so far (a test's setup requests)."""
+        self.sent.clear()
+        self.max_in_flight = self.in_flight
+
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()

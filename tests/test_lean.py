@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import os
@@ -28,7 +29,7 @@ from aiostorage import (
     TransferProgress,
 )
 from aiostorage.transfer.lean import LEAN_MAX
-from aiostorage.transfer.sigv4 import sign
+from aiostorage.transfer.sigv4 import canonical_query, sign
 from tests.conftest import RequestCounter, WireCounter, serving, unique_name
 
 
@@ -63,6 +64,29 @@ def test_signature_matches_botocore(token: str | None, host: str, path: str) -> 
     assert ours["authorization"] == request.headers["Authorization"]
     assert ours["x-amz-content-sha256"] == request.headers["X-Amz-Content-SHA256"]
     assert ours.get("x-amz-security-token") == token
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:9000", "b.s3.eu-west-1.amazonaws.com"])
+def test_query_signature_matches_botocore(host: str) -> None:
+    """A listing's query, signed as botocore signs the same parameters."""
+    params = {"list-type": "2", "prefix": "a b/ключ+~*", "delimiter": "/", "start-after": "a b/x=y&z"}
+    request = AWSRequest(method="GET", url=f"http://{host}/bucket", params=dict(params))
+    S3SigV4Auth(Credentials("AKID", "secret/key"), "s3", "eu-west-1").add_auth(request)
+    stamp = request.headers["X-Amz-Date"]
+    ours = sign(
+        method="GET",
+        host=host,
+        path="/bucket",
+        headers={},
+        payload_sha256=hashlib.sha256(b"").hexdigest(),
+        access_key="AKID",
+        secret_key="secret/key",
+        token=None,
+        region="eu-west-1",
+        now=datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC),
+        query=canonical_query(params),
+    )
+    assert ours["authorization"] == request.headers["Authorization"]
 
 
 async def test_put_bytes_takes_the_lean_path(store: AsyncS3Store, s3: Any) -> None:
@@ -104,6 +128,11 @@ class FlakyServer:
         body = await request.read()
         self.seen.append(request.headers.get("User-Agent", ""))
         status, code = self.script.pop(0) if self.script else (200, "")
+        if status == 200 and "list-type" in request.query:
+            keys = sorted(path.split("/", 2)[2] for path in self.objects)
+            rows = "".join(f"<Contents><Key>{key}</Key><Size>1</Size></Contents>" for key in keys)
+            page = f"<ListBucketResult><IsTruncated>false</IsTruncated>{rows}</ListBucketResult>"
+            return web.Response(body=page.encode(), content_type="application/xml")
         if status == 200 and request.method == "GET":
             return web.Response(body=self.objects[request.path])  # the whole object: Range ignored
         if status == 200:
@@ -147,6 +176,28 @@ async def test_lean_put_hands_redirects_to_botocore(flaky: tuple[FlakyServer, St
         await store.put_bytes("a", b"1")
         await store.put_bytes("b", b"2")
     assert ["aiostorage/lean" in agent for agent in server.seen] == [True, False, False]
+
+
+async def test_lean_listing_retries_and_hands_redirects_to_botocore(flaky: tuple[FlakyServer, StoreSettings]) -> None:
+    server, settings = flaky
+    async with AsyncS3Store("flaky-bucket", settings=settings) as store:
+        await store.put_bytes("a b", b"1")
+        server.script = [(503, "SlowDown")]
+        assert [info.key async for info in store.list()] == ["a b"]
+        server.script = [(301, "PermanentRedirect")]
+        assert [info.key async for info in store.list()] == ["a b"]
+        assert [info.key async for info in store.list()] == ["a b"]
+    assert ["aiostorage/lean" in agent for agent in server.seen] == [True, True, True, True, False, False]
+
+
+async def test_listing_takes_the_lean_path(store: AsyncS3Store, s3: Any) -> None:
+    keys = ["dir/with space+plus/ключ.txt", "dir/a~b*c", "top.txt"]
+    await asyncio.gather(*(store.put_bytes(key, b"x") for key in keys))
+    counter = RequestCounter(store.client)
+    assert sorted([info.key async for info in store.list()]) == sorted(keys)
+    assert [info.key async for info in store.list("dir/with space+plus/")] == [keys[0]]
+    assert await store.list_prefixes("dir/") == ["dir/with space+plus/"]
+    assert counter.sent == []  # no page went through botocore's pipeline
 
 
 async def test_header_breaking_metadata_is_refused_before_any_request(store: AsyncS3Store, s3: Any) -> None:

@@ -1,10 +1,11 @@
-"""One ListObjectsV2 page: sent and signed by botocore, its body read by us.
+"""One ListObjectsV2 page: sent on the lean path (or by botocore), its body read by us.
 
 botocore's generic response parser spends ~0.13 s of CPU on one 1,000-key page, which caps any listing
-built on it near one page per 0.13 s whatever the concurrency. A ``before-parse`` hook hands us the raw
-body of our own ListObjectsV2 calls (only those made inside ``fetch_page``, marked by a context variable)
-and gives botocore an empty one; error responses are left to botocore, so they become ``ClientError``
-and then our exceptions as usual.
+built on it near one page per 0.13 s whatever the concurrency; its request pipeline costs ~1.4 ms more.
+Pages go out on the lean path (``lean.py``: signed here, sent on the client's own connections) where
+the store has one; else through botocore, where a ``before-parse`` hook hands us the raw body of our own
+ListObjectsV2 calls (only those made inside ``fetch_page``, marked by a context variable) and gives
+botocore an empty one. Error responses become ``ClientError`` either way, and then our exceptions.
 
 Keys are asked for as they are, not URL-encoded: moto and other servers spend real CPU encoding
 every key (about 8 % of a page's CPU on moto), and nearly every key travels in XML unchanged. A page holding a
@@ -119,6 +120,14 @@ _CHAR_REF = re.compile(rb"&#(x[0-9a-fA-F]+|[0-9]+);")
 # Characters XML 1.0 cannot carry, or a server may send as references ``html.unescape`` misreads.
 _ECHO_NEEDS_ENCODING = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffe\uffff]")
 _FIELD_INDEX = {b"Key": 0, b"Size": 1, b"ETag": 2, b"LastModified": 3}
+# botocore's parameter names as the request's query names.
+_QUERY_NAMES = {
+    "Prefix": "prefix",
+    "Delimiter": "delimiter",
+    "ContinuationToken": "continuation-token",
+    "StartAfter": "start-after",
+    "EncodingType": "encoding-type",
+}
 
 
 def _text(raw: bytes) -> str:
@@ -264,7 +273,15 @@ async def fetch_page(
         # The page echoes these: every page would hold such a character, so ask for encoding at once.
         params["EncodingType"] = "url"
 
+    lean = ctx.lean
+
     async def read(params: dict[str, Any]) -> ListPage:
+        if lean is not None and lean.usable:
+            answer = await lean.list_page(
+                {_QUERY_NAMES[name]: value for name, value in params.items() if name != "Bucket"}
+            )
+            if answer is not None:
+                return parse_list_page(answer.body)
         marker = _wants_raw_body.set(True)
         try:
             response = await client.list_objects_v2(**params)

@@ -12,8 +12,9 @@ import hashlib
 import hmac
 from datetime import datetime
 from functools import lru_cache
+from urllib.parse import quote
 
-__all__ = ["sign"]
+__all__ = ["canonical_query", "sign"]
 
 _ALGORITHM = "AWS4-HMAC-SHA256"
 _SIGNED_PLAIN = frozenset({"host", "content-type", "content-md5"})
@@ -25,6 +26,15 @@ def _signing_key(secret: str, day: str, region: str, service: str) -> bytes:
     for part in (day, region, service, "aws4_request"):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
     return key
+
+
+def canonical_query(params: dict[str, str]) -> str:
+    """``params`` as SigV4's canonical query string: names and values URI-encoded, sorted by name.
+
+    The request is sent with exactly this string, so the server reads back what was signed.
+    """
+    encoded = sorted((quote(name, safe="-_.~"), quote(value, safe="-_.~")) for name, value in params.items())
+    return "&".join(f"{name}={value}" for name, value in encoded)
 
 
 def sign(
@@ -39,12 +49,13 @@ def sign(
     token: str | None,
     region: str,
     now: datetime,
+    query: str = "",
     service: str = "s3",
 ) -> dict[str, str]:
     """``headers`` plus Host, X-Amz-Date, X-Amz-Content-SHA256, the token and Authorization.
 
-    ``path`` is the URI-encoded path exactly as sent (S3 does not encode it a second time); the
-    request has no query string.
+    ``path`` is the URI-encoded path exactly as sent (S3 does not encode it a second time); ``query``
+    is the query string as sent, which must be canonical already (``canonical_query``).
     """
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
     signed = {name.lower(): value for name, value in headers.items()}
@@ -54,7 +65,7 @@ def sign(
     names = sorted(name for name in signed if name in _SIGNED_PLAIN or name.startswith("x-amz-"))
     canonical_headers = "".join(f"{name}:{' '.join(signed[name].split())}\n" for name in names)
     signed_names = ";".join(names)
-    canonical = "\n".join((method, path, "", canonical_headers, signed_names, payload_sha256))
+    canonical = "\n".join((method, path, query, canonical_headers, signed_names, payload_sha256))
     scope = f"{stamp[:8]}/{region}/{service}/aws4_request"
     to_sign = "\n".join((_ALGORITHM, stamp, scope, hashlib.sha256(canonical.encode()).hexdigest()))
     key = _signing_key(secret_key, stamp[:8], region, service)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
@@ -13,8 +14,8 @@ from moto.s3.models import s3_backends
 from aiostorage import AsyncS3Store, BucketNotFound, InvalidArgument, ObjectInfo, StoreSettings
 from aiostorage.transfer.keyspace import split_points
 from aiostorage.transfer.listing import Span, _folders, _group_size
-from aiostorage.transfer.listpage import KeysNeedEncoding, _read_tree, _scan, parse_list_page
-from aiostorage.transfer.pace import Pace
+from aiostorage.transfer.listpage import KeysNeedEncoding, ListPage, _read_tree, _scan, parse_list_page
+from aiostorage.transfer.pace import Pace, _pauses
 from benchmarks.simulator import Simulator, simulator_in_thread
 from tests.conftest import ODD_KEYS, WireCounter, free_port, unique_name
 
@@ -278,6 +279,23 @@ async def test_pace_rises_while_answers_keep_their_speed() -> None:
     for slowdown in (1.0, 2.0, 2.0, 2.0):  # a server serving one at a time: each waits for another
         serial.observe(2, slowdown)
     assert serial.level == 2
+
+
+async def test_a_collector_pause_is_not_taken_for_a_busy_server() -> None:
+    """A garbage collector's pause stops every request in flight; it is the client's, not the server's."""
+    pace = Pace(8, alone=[(1000, 0.05)])
+
+    async def page(stall: bool) -> ListPage:
+        await asyncio.sleep(0.05)  # the server's latency
+        if stall:  # a full collection, as the collector reports it: the event loop stops meanwhile
+            _pauses("start", {"generation": 2})
+            time.sleep(0.1)  # noqa: ASYNC251 - the stall is the point: nothing else runs meanwhile
+            _pauses("stop", {"generation": 2})
+        return ListPage(objects=[], prefixes=[], next_token=None)
+
+    # Eight requests, two at a time: the first learns the time alone, the rest vote at level 2.
+    await asyncio.gather(*(pace.run(functools.partial(page, n == 3)) for n in range(8)))
+    assert (pace.level, pace.busy) == (8, False)
 
 
 async def test_pace_judges_a_page_by_its_size() -> None:

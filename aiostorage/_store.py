@@ -491,7 +491,8 @@ class AsyncS3Store:
 
         A source may be given as the ``ObjectInfo`` a listing returned: it is then copied as listed, with
         no HEAD first (except above 5 GiB, where the multipart copy must carry the metadata itself), and
-        its listed ETag pins the copy, so a source replaced since the listing fails as ``ObjectChanged``.
+        its listed ETag pins the copy, so a source replaced since the listing fails as ``ObjectChanged``
+        (where the server checks ``x-amz-copy-source-if-match``, as S3 does; moto does not).
         Metadata is kept. Failures are reported per item, as with ``upload_many``.
         """
         source_bucket = src_bucket or self.bucket

@@ -16,9 +16,11 @@ objects to one bounded stream; once the server is found busy, a worker takes the
 folders under one parent together and lists them as one run of full pages (``walk_chain``). Ordered,
 each span gets its own small stream of entries (objects and child spans, in key order) and the consumer
 walks them depth first, draining a child span's stream where the child sits among its parent's keys;
-children are started ahead of the consumer, a bounded number at a time, so the ordered walk stays
-concurrent. Only requests take a slot of the limiter, never a task waiting for its consumer, so the walk
-cannot deadlock.
+children are started ahead of the consumer, up to twice the requests the pace allows, so the ordered
+walk stays concurrent. Once the server is found busy, a child started with siblings of whole folders
+still waiting takes them along as one run of full pages, each folder's keys sent to its own stream.
+Only requests take a slot of the limiter, never a task waiting for its consumer, so the walk cannot
+deadlock.
 """
 
 from __future__ import annotations
@@ -324,8 +326,10 @@ class _Node:
 
 
 async def _list_ordered(ctx: S3Context, root: Span, pace: Pace, out: MemoryObjectSendStream[list[ObjectInfo]]) -> None:
-    # Spans started ahead of the consumer; each holds at most two pages until the walk reaches it.
-    readahead = 2 * pace.ceiling
+    # Spans started ahead of the consumer, each holding at most two pages until the walk reaches it: up to
+    # twice the requests the pace lets run, so that spans not needed yet are still waiting, to be chained,
+    # when the server turns out busy.
+    ahead = 0
 
     async def run(node: _Node) -> None:
         async def emit(entries: list[ObjectInfo | Span]) -> None:
@@ -342,6 +346,37 @@ async def _list_ordered(ctx: S3Context, root: Span, pace: Pace, out: MemoryObjec
         with node.send:
             await walk_span(ctx, node.span, pace, emit=emit)
 
+    async def run_chain(parent: str, chain: list[tuple[_Node, tuple[str, ...]]]) -> None:
+        """Nodes of whole folders under ``parent`` (with their folders, in key order) as one run of full
+        pages without a delimiter, as ``walk_chain``; each folder's objects go to its own node, which is
+        closed once the run has passed it."""
+        nodes = [node for node, _ in chain]
+        owners = [(folder, index) for index, (_, folders) in enumerate(chain) for folder in folders]
+        folders = [folder for folder, _ in owners]
+        closed = 0
+
+        async def close_before(index: int) -> None:
+            nonlocal closed
+            while closed < index:
+                nodes[closed].send.close()
+                closed += 1
+
+        try:
+            token: str | None = None
+            while True:
+                page, objects, done = await _folders_page(ctx, parent, folders, pace, token)
+                for owner, run_objects in itertools.groupby(
+                    objects, key=lambda info: owners[bisect.bisect_right(folders, info.key) - 1][1]
+                ):
+                    await close_before(owner)
+                    await nodes[owner].send.send([*run_objects])
+                if done:
+                    return
+                token = page.next_token
+        finally:
+            for node in nodes[closed:]:
+                node.send.close()
+
     # Children not yet started, in the order found: started as read-ahead slots free up.
     waiting: deque[_Node] = deque()
 
@@ -349,21 +384,32 @@ async def _list_ordered(ctx: S3Context, root: Span, pace: Pace, out: MemoryObjec
 
         def start(node: _Node) -> None:
             node.started = True
-            group.start_soon(run, node)
+            found = _folders(node.span) if pace.busy else None
+            if found is None:
+                group.start_soon(run, node)
+                return
+            # The server serves about one request at a time: the sibling folders not started yet go out
+            # with this one as one run of full pages, not a request (or more) each.
+            chain = [(node, found[1])]
+            for other in waiting:
+                if not other.started and (folders := _folders(other.span)) is not None and folders[0] == found[0]:
+                    other.started = True
+                    chain.append((other, folders[1]))
+            group.start_soon(run_chain, found[0], sorted(chain, key=lambda chained: chained[1][0]))
 
         def prefetch(node: _Node | None = None) -> None:
-            nonlocal readahead
+            nonlocal ahead
             if node is not None:
                 waiting.append(node)
-            while readahead > 0 and waiting:
+            while ahead < 2 * pace.level and waiting:
                 candidate = waiting.popleft()
                 if not candidate.started:
-                    readahead -= 1
+                    ahead += 1
                     candidate.prefetched = True
                     start(candidate)
 
         async def drain(node: _Node) -> None:
-            nonlocal readahead
+            nonlocal ahead
             if not node.started:
                 start(node)
             with node.receive:
@@ -380,7 +426,7 @@ async def _list_ordered(ctx: S3Context, root: Span, pace: Pace, out: MemoryObjec
                     if batch:
                         await out.send(batch)
             if node.prefetched:
-                readahead += 1
+                ahead -= 1
                 prefetch()
 
         await drain(_Node(root))

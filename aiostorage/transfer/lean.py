@@ -60,7 +60,7 @@ _ERROR_FIELD = re.compile(rb"<(Code|Message)>([^<]*)</\1>")
 
 
 class RedirectError(Exception):
-    """The bucket answered from elsewhere: botocore should make this request (inside ``LeanClient``)."""
+    """The bucket's URL is not one this path can use: botocore makes its requests (inside ``LeanClient``)."""
 
 
 def lean_supported(client: Any, bucket: str) -> bool:
@@ -149,27 +149,12 @@ class LeanClient:
     ) -> PlainResponse | None:
         """The exchange; None when botocore should make it: the bucket answered from elsewhere (this
         client is then switched off for good), or the answer is over ``max_body`` bytes."""
+        client = self._client
         try:
-            return await self._exchange(method, key, headers, body, payload_sha256, operation, query, max_body)
+            scheme, host, path = await self._bucket_url()
         except RedirectError:
             self.usable = False
             return None
-        except ResponseTooLarge:
-            return None
-
-    async def _exchange(
-        self,
-        method: str,
-        key: str,
-        headers: dict[str, str],
-        body: bytes,
-        payload_sha256: str,
-        operation: str,
-        query: str,
-        max_body: int,
-    ) -> PlainResponse:
-        client = self._client
-        scheme, host, path = await self._bucket_url()
         # The bucket itself (a listing) is ``/bucket`` path-style, ``/`` on its own host.
         path = path + quote(key, safe="/~") if key else path.rstrip("/") or "/"
         credentials = client._request_signer._credentials
@@ -191,14 +176,18 @@ class LeanClient:
         )
         session: HTTPSession = client._endpoint.http_session
         url = urlunsplit((scheme, host, path, query, ""))
-        response = await session.send_plain(method, url, signed, body, max_body=max_body)
+        try:
+            response = await session.send_plain(method, url, signed, body, max_body=max_body)
+        except ResponseTooLarge:
+            return None
         status = response.status
         if status < 300:
             return response
         fields = {name.decode(): value.decode() for name, value in _ERROR_FIELD.findall(response.body)}
         code = fields.get("Code") or str(status)
         if status in _REDIRECT_STATUSES or code in _REDIRECT_CODES:
-            raise RedirectError(code)
+            self.usable = False
+            return None
         error: dict[str, Any] = {
             "Error": {"Code": code, "Message": fields.get("Message", "")},
             "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": response.headers},

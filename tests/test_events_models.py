@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -330,6 +330,54 @@ def test_garbage_raises_event_parse_error(body: str | bytes) -> None:
         parse_s3_event(body)
     assert isinstance(caught.value, StorageError)
     assert len(str(caught.value)) < 400
+
+
+def nested(depth: int) -> dict[str, Any]:
+    """A mapping ``depth`` levels deep, built without recursion."""
+    outer: dict[str, Any] = {}
+    inner = outer
+    for _ in range(depth):
+        inner["a"] = {}
+        inner = inner["a"]
+    return outer
+
+
+DEEP_JSON = '{"a":' * 5000 + "1" + "}" * 5000
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        DEEP_JSON,
+        DEEP_JSON.encode(),
+        nested(5000),
+        {"Records": [nested(5000)]},
+        {"Type": "Notification", "Message": DEEP_JSON},
+    ],
+    ids=["str", "bytes", "dict", "dict-record", "dict-sns"],
+)
+def test_deeply_nested_bodies_raise_event_parse_error(body: str | bytes | dict[str, Any]) -> None:
+    # Deeper than json and repr can recurse: the error message's excerpt must not fail in turn.
+    with pytest.raises(EventParseError) as caught:
+        parse_s3_event(body)
+    assert len(str(caught.value)) < 400
+
+
+def test_records_hash_by_their_identity_fields() -> None:
+    body = notification(s3_record())
+    [first] = parse_s3_event(body)
+    [again] = parse_s3_event(body)
+    assert first.extra  # unhashable values, the reason a whole-model hash fails
+    assert first == again and hash(first) == hash(again)
+    assert len({first, again}) == 1 and {first: "seen"}[again] == "seen"
+    # The same instant in another timezone is an equal record: its hash must be equal too.
+    shifted = first.model_copy(update={"event_time": first.event_time.astimezone(timezone(timedelta(hours=2)))})
+    assert shifted == first and hash(shifted) == hash(first)
+    # Another delivery that differs outside the identity hashes alike but is not equal (equality is all fields).
+    annotated = first.model_copy(update={"extra": {**first.extra, "note": ["x"]}})
+    assert annotated != first and hash(annotated) == hash(first)
+    assert len({first, annotated}) == 2
+    assert first.model_copy(update={"key": "uploads/other.mp4"}) not in {first}
 
 
 def test_error_carries_a_short_excerpt() -> None:

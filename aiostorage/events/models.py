@@ -17,6 +17,11 @@ class S3EventRecord(BaseModel):
     exactly as sent. ``size``, ``etag``, ``version_id`` and ``sequencer`` are absent from some events
     (deletes have no size or ETag; lifecycle transitions no sequencer) and are then ``None``. Every field
     of the record that has no attribute here is kept, as sent, in ``extra``.
+
+    Records are hashable (sets, dict keys) by the fields that identify the event: ``bucket``, ``key``,
+    ``version_id``, ``sequencer``, ``event_name`` and ``event_time``. Equality compares every field, so
+    equal records always hash alike; two deliveries of one event that differ elsewhere (``extra``, say)
+    hash alike but are not equal. To drop repeats, compare ``dedup_key``.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -34,6 +39,11 @@ class S3EventRecord(BaseModel):
     event_version: str | None = None
     configuration_id: str | None = None
     extra: dict[str, Any] = {}
+
+    def __hash__(self) -> int:
+        # pydantic's frozen-model hash covers every field, and ``extra`` holds dicts and lists: unhashable.
+        # A subset of the fields keeps the hash consistent with the all-field equality.
+        return hash((self.bucket, self.key, self.version_id, self.sequencer, self.event_name, self.event_time))
 
     @field_validator("event_time")
     @classmethod

@@ -31,16 +31,21 @@ _EVENTBRIDGE_DELETION = {
 
 
 def excerpt(body: object) -> str:
-    """The start of a body, for error messages and logs."""
+    """The start of a body, for error messages and logs; never raises, whatever the body."""
     if isinstance(body, bytes | bytearray):
         text = bytes(body[: _EXCERPT_CHARS * 4]).decode("utf-8", errors="replace")
     elif isinstance(body, str):
         text = body
     else:
+        # It runs while an error is being reported: a failure here would replace that error. json.dumps
+        # and repr both recurse, so a mapping nested deeper than the recursion limit defeats both.
         try:
             text = json.dumps(body, default=str)
-        except (TypeError, ValueError):
-            text = repr(body)
+        except (TypeError, ValueError, RecursionError):
+            try:
+                text = repr(body)
+            except Exception:
+                text = f"<a {type(body).__name__} that cannot be shown>"
     return text if len(text) <= _EXCERPT_CHARS else text[:_EXCERPT_CHARS] + "..."
 
 

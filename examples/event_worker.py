@@ -6,10 +6,12 @@ for a local server, the usual credentials). SIGINT or SIGTERM stops it gracefull
 work in flight finishes (within the poller's grace period), acknowledged messages are deleted and
 prefetched ones go back to the queue at once.
 
-    python examples/event_worker.py [--concurrency 8]
+    python examples/event_worker.py [--concurrency 8] [--wait-time 20]
 
 Several copies (processes or machines) can consume the same queue: SQS hands each message to one of
-them. Delivery is at least once, so the handler is idempotent: it writes the same result again.
+them. Delivery is at least once, so the handler is idempotent: it writes the same result again. An
+object deleted before its event is processed is skipped with one log line (its message acknowledged):
+retrying cannot bring it back.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from datetime import UTC, datetime
 
 import anyio
 
-from aiostorage import AsyncS3Store, S3EventPoller, S3EventRecord, StoreSettings
+from aiostorage import AsyncS3Store, ObjectNotFound, S3EventPoller, S3EventRecord, StoreSettings
 
 logger = logging.getLogger("event_worker")
 
@@ -35,9 +37,12 @@ def result_key(key: str) -> str:
     return f"{RESULTS}{key.removeprefix(PREFIX)}.json"
 
 
-async def main(concurrency: int) -> None:
+async def main(concurrency: int, wait_time: int) -> None:
     settings = StoreSettings()
-    async with AsyncS3Store(settings=settings) as store, S3EventPoller(settings=settings) as poller:
+    async with (
+        AsyncS3Store(settings=settings) as store,
+        S3EventPoller(settings=settings, wait_time=wait_time) as poller,
+    ):
 
         async def process(record: S3EventRecord) -> None:
             if not record.is_created or not record.key.startswith(PREFIX):
@@ -48,10 +53,15 @@ async def main(concurrency: int) -> None:
             # Streamed in parallel ranges, pinned to one version: memory stays bounded whatever the size.
             digest = hashlib.sha256()
             size = 0
-            async with store.stream(record.key, version_id=record.version_id) as chunks:
-                async for chunk in chunks:
-                    digest.update(chunk)
-                    size += len(chunk)
+            try:
+                async with store.stream(record.key, version_id=record.version_id) as chunks:
+                    async for chunk in chunks:
+                        digest.update(chunk)
+                        size += len(chunk)
+            except ObjectNotFound:
+                # Deleted before we got to it: no retry can bring it back, so returning acknowledges it.
+                logger.info("%s is gone (deleted before it was processed); skipped", record.key)
+                return
             result = {
                 "bucket": record.bucket,
                 "key": record.key,
@@ -83,6 +93,12 @@ async def main(concurrency: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--concurrency", type=int, default=8, help="objects processed at once")
+    parser.add_argument(
+        "--wait-time",
+        type=int,
+        default=20,
+        help="long-poll seconds (0-20); stopping lets a poll in flight end, so it can take this long",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    anyio.run(main, args.concurrency)
+    anyio.run(main, args.concurrency, args.wait_time)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -20,6 +21,7 @@ from typing import Any, ClassVar
 
 import anyio
 import pytest
+from aiohttp import web
 
 from aiostorage import (
     AccessDenied,
@@ -30,7 +32,7 @@ from aiostorage import (
     StorageError,
     StoreSettings,
 )
-from tests.conftest import inject_error, unique_name, wait_for
+from tests.conftest import WireCounter, inject_error, serving, unique_name, wait_for
 from tests.test_events_models import notification, s3_record
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -218,23 +220,134 @@ async def test_stop_returns_prefetched_messages_at_once(sqs: Any, queue: Queue, 
     assert counts(sqs, queue.url) == (4, 0)
 
 
-async def test_stop_cancels_a_long_poll_in_flight(queue: Queue, settings: StoreSettings) -> None:
+def count_receives(poller: S3EventPoller) -> list[float]:
+    """When each ReceiveMessage the poller sends leaves for the wire."""
+    sent: list[float] = []
+    poller.client.meta.events.register("before-send.sqs.ReceiveMessage", lambda **_: sent.append(time.monotonic()))
+    return sent
+
+
+@pytest.fixture
+def hiding_queue(sqs: Any) -> str:
+    """A queue that hides a received message for five minutes: a lost receive cannot go unnoticed here."""
+    url: str = sqs.create_queue(QueueName=unique_name("hiding"), Attributes={"VisibilityTimeout": "300"})["QueueUrl"]
+    return url
+
+
+@pytest.mark.parametrize("how", ["stop", "cancel run", "cancel a waiting stop", "leave the block"])
+async def test_stopping_releases_what_the_long_poll_in_flight_takes(
+    sqs: Any, hiding_queue: str, settings: StoreSettings, how: str
+) -> None:
+    # moto's server holds a long poll open until a message arrives or wait_time ends, and goes on holding
+    # it when the client hangs up: a message sent meanwhile is handed to the dead request, as on SQS.
+    stopping = anyio.Event()
+
+    async def send_while_stopping() -> None:
+        await stopping.wait()
+        await anyio.to_thread.run_sync(send, sqs, hiding_queue, [event_body("uploads/late.mp4")])
+
+    async def handler(record: S3EventRecord) -> None:
+        raise AssertionError(f"nothing is sent before the stop, got {record.key}")
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(send_while_stopping)
+        with anyio.fail_after(15):
+            async with S3EventPoller(hiding_queue, settings=settings, wait_time=5) as poller:
+                polls = count_receives(poller)
+                async with anyio.create_task_group() as runner:
+                    if how == "cancel run":
+                        runner.start_soon(poller.run, handler)
+                    await eventually(lambda: polls)
+                    if how == "stop":
+                        stopping.set()
+                        await poller.stop()
+                    elif how == "cancel run":
+                        runner.cancel_scope.cancel()
+                    elif how == "cancel a waiting stop":
+                        # A timeout on the stop: it ends the wait only, the block's exit waits instead.
+                        with anyio.move_on_after(0.5) as waiting:
+                            await poller.stop()
+                        assert waiting.cancelled_caught
+                # Past this point the poller is stopping (run stopped it on its way out), or about to be.
+                stopping.set()
+            # The poll ended with the message's arrival, well within its five seconds.
+            assert len(polls) == 1
+            assert time.monotonic() - polls[0] < 5
+
+    def fresh_receive() -> list[dict[str, Any]]:
+        response = sqs.receive_message(
+            QueueUrl=hiding_queue, WaitTimeSeconds=0, MessageSystemAttributeNames=["ApproximateReceiveCount"]
+        )
+        return list(response.get("Messages", []))
+
+    # Visible again at once, not in five minutes; its second receive: the stopping poller's poll took it.
+    [message] = await eventually(fresh_receive, within=5)
+    assert json.loads(message["Body"])["Records"][0]["s3"]["object"]["key"] == "uploads/late.mp4"
+    assert message["Attributes"]["ApproximateReceiveCount"] == "2"
+
+
+async def test_stop_waits_for_a_long_poll_and_stop_now_abandons_it(queue: Queue, settings: StoreSettings) -> None:
     async with S3EventPoller(queue.url, settings=settings, wait_time=20) as poller:
+        polls = count_receives(poller)
         ended = anyio.Event()
+        stopped = anyio.Event()
 
         async def consume() -> None:
             async for _ in poller:
                 pass
             ended.set()
 
+        async def stop_gently() -> None:
+            await poller.stop()
+            stopped.set()
+
         async with anyio.create_task_group() as group:
             group.start_soon(consume)
-            await eventually(lambda: poller._receive_scope is not None)
-            started = time.monotonic()
-            await poller.stop()
+            await eventually(lambda: polls)
+            group.start_soon(stop_gently)
             with anyio.fail_after(2):
-                await ended.wait()
+                await ended.wait()  # the loop ends at once
+            assert not stopped.is_set(), "stop returned while the 20 s poll of an empty queue was in flight"
+            started = time.monotonic()
+            await poller.stop(now=True)
+            with anyio.fail_after(2):
+                await stopped.wait()  # the gentle stop's wait ends with the abandoned poll
     assert time.monotonic() - started < 2
+
+
+async def test_a_poll_left_unanswered_is_abandoned_after_wait_time(
+    queue: Queue, settings: StoreSettings, endpoint_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="aiostorage.events")
+    relay = WireCounter(endpoint_url)
+    release = anyio.Event()
+    held: list[float] = []
+
+    async def hold_receives(request: web.Request) -> web.StreamResponse:
+        # A server that takes the long poll and never answers it; everything else reaches moto.
+        if request.headers.get("X-Amz-Target", "").endswith(".ReceiveMessage"):
+            held.append(time.monotonic())
+            await release.wait()
+            return web.Response(status=503)
+        return await relay.handle(request)
+
+    try:
+        async with serving(hold_receives) as url:
+            try:
+                relayed = settings.model_copy(update={"endpoint_url": url})
+                async with S3EventPoller(queue.url, settings=relayed, wait_time=1) as poller:
+                    await eventually(lambda: held)
+                    started = time.monotonic()
+                    with anyio.fail_after(10):
+                        await poller.stop()
+                    took = time.monotonic() - started
+            finally:
+                release.set()
+    finally:
+        await relay.aclose()
+    # wait_time, a margin for the answer, then the poll is given up: stop stays bounded.
+    assert 1 <= took < 5
+    assert any("abandoned" in r.getMessage() for r in caplog.records)
 
 
 async def test_leaving_the_block_after_break_returns_everything(
@@ -304,6 +417,60 @@ async def test_cancelling_run_lets_handlers_finish(sqs: Any, queue: Queue, setti
         # The two handlers in flight finished (and were acked) despite the cancellation.
         assert sorted(finished) == sorted(started) and len(started) == 2
     assert await eventually(lambda: counts(sqs, queue.url) == (4, 0))
+
+
+@pytest.mark.parametrize("source", ["a task cancelled elsewhere", "its own task cancelled"])
+async def test_a_cancelled_error_from_a_handler_fails_that_record_not_run(
+    sqs: Any, queue: Queue, settings: StoreSettings, caplog: pytest.LogCaptureFixture, source: str
+) -> None:
+    caplog.set_level(logging.ERROR, logger="aiostorage.events")
+    send(sqs, queue.url, [event_body("uploads/victim.mp4")])
+    attempts: Counter[str] = Counter()
+    handled: list[str] = []
+    # Pending cancellation requests of the worker task at each call: a swallowed one must not linger.
+    cancelling: list[int] = []
+    run_returned = False
+    async with S3EventPoller(queue.url, settings=settings, wait_time=1, retry_delay=0) as poller:
+
+        async def handler(record: S3EventRecord) -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            cancelling.append(task.cancelling())
+            attempts[record.key] += 1
+            if record.key == "uploads/victim.mp4" and attempts[record.key] == 1:
+                if source == "a task cancelled elsewhere":
+                    # Work the handler waits on, cancelled by someone else: the await raises CancelledError
+                    # although nobody cancelled the handler.
+                    work = asyncio.ensure_future(asyncio.sleep(30))
+                    asyncio.get_running_loop().call_soon(work.cancel)
+                    await work
+                else:
+                    task.cancel()
+                    await asyncio.sleep(30)
+            handled.append(record.key)
+
+        async def run() -> None:
+            nonlocal run_returned
+            await poller.run(handler, concurrency=1)
+            run_returned = True
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(run)
+            # Failed, nacked (back at once with retry_delay 0), delivered again and handled.
+            await eventually(lambda: "uploads/victim.mp4" in handled)
+            send(sqs, queue.url, [event_body("uploads/later.mp4")])
+            await eventually(lambda: "uploads/later.mp4" in handled)
+            assert not run_returned
+            started = time.monotonic()
+            group.cancel_scope.cancel()
+        assert time.monotonic() - started < 2  # cancelling run itself still ends it at once
+    assert not run_returned
+    assert attempts == {"uploads/victim.mp4": 2, "uploads/later.mp4": 1}
+    assert cancelling == [0, 0, 0]
+    failures = [r for r in caplog.records if "CancelledError" in r.getMessage()]
+    assert len(failures) == 1 and "uploads/victim.mp4" in failures[0].getMessage()
+    assert failures[0].exc_info is not None
+    assert await eventually(lambda: counts(sqs, queue.url) == (0, 0))
 
 
 async def test_grace_period_then_the_message_goes_back(sqs: Any, queue: Queue, settings: StoreSettings) -> None:
@@ -442,7 +609,12 @@ def test_example_worker(s3: Any, sqs: Any, bucket: str, queue: Queue, endpoint_u
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_REGION": "us-east-1",
     }
-    worker = subprocess.Popen([sys.executable, str(ROOT / "examples" / "event_worker.py")], env=env, cwd=ROOT)
+    # Created, then deleted before any worker runs: its event waits on the queue for an object that is gone.
+    s3.put_object(Bucket=bucket, Key="uploads/gone.bin", Body=b"short-lived")
+    s3.delete_object(Bucket=bucket, Key="uploads/gone.bin")
+    # A short long poll: stopping lets the poll in flight end.
+    command = [sys.executable, str(ROOT / "examples" / "event_worker.py"), "--wait-time", "1"]
+    worker = subprocess.Popen(command, env=env, cwd=ROOT, stderr=subprocess.PIPE, text=True)
     try:
         data = b"hello, worker" * 1000
         s3.put_object(Bucket=bucket, Key="uploads/my file.bin", Body=data)
@@ -454,13 +626,21 @@ def test_example_worker(s3: Any, sqs: Any, bucket: str, queue: Queue, endpoint_u
                 return None
 
         found = wait_for(result, timeout=30)
+        # Both events acknowledged, the one for the deleted object too: nothing left to retry.
+        wait_for(lambda: counts(sqs, queue.url) == (0, 0), timeout=10)
     finally:
         worker.send_signal(signal.SIGTERM)
-        code = worker.wait(timeout=30)
-    assert code == 0
+        _, logged = worker.communicate(timeout=30)
+    assert worker.returncode == 0, logged
     assert found["size"] == len(data)
     assert found["sha256"] == hashlib.sha256(data).hexdigest()
     assert found["key"] == "uploads/my file.bin"
+    # The deleted object got one log line, no traceback, no result, and no trip to the dead-letter queue.
+    assert "Traceback" not in logged
+    gone = [line for line in logged.splitlines() if "uploads/gone.bin" in line]
+    assert len(gone) == 1 and "gone" in gone[0].split("uploads/gone.bin", 1)[1], logged
+    assert "results/gone.bin.json" not in {o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
+    assert counts(sqs, queue.dlq_url) == (0, 0)
     # The worker's own result write (under results/) is not an upload: nothing is left on the queue.
     assert counts(sqs, queue.url) == (0, 0)
 

@@ -4,10 +4,15 @@ One receiver task long-polls the queue while fewer than ``max_in_flight`` messag
 consumer stops the receiving); records wait in a bounded buffer until yielded; a heartbeat task extends
 the visibility of yielded, unsettled messages; a delete task batches acknowledgements into
 DeleteMessageBatch calls. Every request goes through ``Retrying`` (deadline, retries, error mapping).
+
+Stopping never cancels a long poll that is waiting at SQS: SQS keeps handing the messages that arrive to
+an abandoned poll, and they would stay invisible for the visibility timeout. The poll is let finish
+(SQS answers it within ``wait_time``) and what it took is made visible again at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import random
@@ -50,6 +55,9 @@ _DELETE_ATTEMPTS = 3
 _FATAL = (ConfigError, AccessDenied, InvalidArgument)
 # Seconds between receives on an empty queue when long polling is off (wait_time=0).
 _EMPTY_SHORT_POLL_PAUSE = 1.0
+# Time past ``wait_time`` a stopping poller gives SQS to answer the long poll in flight before abandoning
+# it: the answer's round trip on a slow network. A poll still unanswered by then is taken as hung.
+_RECEIVE_ANSWER_MARGIN = 2.0
 _RECEIVE_BACKOFF_BASE = 0.5
 _RECEIVE_BACKOFF_CAP = 20.0
 
@@ -111,6 +119,10 @@ class S3EventPoller:
     at most ``max_retry_delay``. ``grace_period`` is how long ``run``'s handlers may keep running
     after a stop before they are cancelled and their messages returned. Acknowledged messages are
     deleted in batches of 10, or after ``delete_interval`` seconds at the latest.
+
+    Leaving the ``async with`` block stops the poller as ``stop()`` does: a long poll in flight is let
+    finish (up to about ``wait_time``) and what it took goes back to the queue at once; then held,
+    unsettled messages go back too and acknowledged ones are deleted.
     """
 
     def __init__(
@@ -167,7 +179,11 @@ class S3EventPoller:
         self._stopping = False
         self._fatal: StorageError | None = None
         self._fatal_reported = False
+        # The receive in flight (cancelled only to abandon it) and the receiver's pause between receives
+        # (cancelled by any stop).
         self._receive_scope: anyio.CancelScope | None = None
+        self._pause_scope: anyio.CancelScope | None = None
+        self._receiver_done = anyio.Event()
         # Records buffered (or stopping); stopping; room to receive; a handler finished; heartbeat;
         # deletes queued.
         self._arrived = _Wakeup()
@@ -193,6 +209,7 @@ class S3EventPoller:
         self._deletes.clear()
         self._in_flight = 0
         self._flush_lock = anyio.Lock()
+        self._receiver_done = anyio.Event()
         # A long poll keeps the response pending for up to wait_time: the read timeout must outlast it.
         sqs_settings = self.settings.model_copy(
             update={"read_timeout": max(self.settings.read_timeout, self.wait_time + self.settings.connect_timeout)}
@@ -235,6 +252,8 @@ class S3EventPoller:
         if client_stack is None or group_stack is None or self._group is None:
             return
         self._begin_stop()
+        with anyio.CancelScope(shield=True):
+            await self._let_receive_finish()
         with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
             held = list(self._held)
             for message in held:
@@ -302,26 +321,42 @@ class S3EventPoller:
         seconds = self._retry_delay_for(message) if delay is None else delay
         await self._change_visibility([(message, math.ceil(seconds))])
 
-    async def stop(self) -> None:
+    async def stop(self, *, now: bool = False) -> None:
         """Stop receiving and end ``async for`` and ``run``; return prefetched messages at once.
 
         Safe from any task, also while records are held (they can still be acked or nacked until the
-        block is left). ``run`` returns once its handlers finish (cancelled and returned to the queue
-        after ``grace_period``).
+        block is left). ``async for`` ends at once; ``run`` returns once its handlers finish (cancelled
+        and returned to the queue after ``grace_period``).
+
+        A long poll in flight is not cancelled: SQS would still hand it the messages that arrive before
+        it ends, and they would stay invisible for the visibility timeout. ``stop`` waits for it (SQS
+        answers within ``wait_time``; one unanswered a couple of seconds later is abandoned) and makes
+        what it took visible again at once. ``stop(now=True)``, also from another task while a stop or
+        the block's exit waits, abandons the poll instead: no waiting, but the messages it takes stay
+        hidden until their visibility timeout. Cancelling a waiting ``stop`` only ends the wait: the poll
+        still finishes in the background and is released, and leaving the block waits for it.
         """
         self._begin_stop()
+        if now:
+            self._abandon_receive()
         if self._client_stack is None:
             return
-        with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
-            await self._return_buffered()
-            await self._flush_deletes()
+        try:
+            await self._let_receive_finish()
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
+                await self._return_buffered()
+                await self._flush_deletes()
 
     async def run(self, handler: Handler, *, concurrency: int = 8) -> None:
         """Call ``handler`` for every record, at most ``concurrency`` at a time, until stopped.
 
         A handler that returns acks its record; one that raises nacks it (with the default delay) and
-        is logged. Cancelling ``run`` stops the poller gracefully: handlers in flight get
-        ``grace_period`` to finish, then are cancelled and their messages returned to the queue.
+        is logged. That includes a ``CancelledError`` that is not ``run``'s own cancellation (a handler
+        awaiting a task or future that something else cancelled): it fails that record, not ``run``.
+        Cancelling ``run`` stops the poller gracefully: handlers in flight get ``grace_period`` to
+        finish, then are cancelled and their messages returned to the queue. A long poll in flight is
+        not waited for (leaving the block waits for it, see ``stop``); it is released when it ends.
         """
         _check("concurrency", concurrency, 1)
         if self._client_stack is None:
@@ -355,6 +390,8 @@ class S3EventPoller:
             raise self._fatal
 
     async def _work(self, handler: Handler, running: set[anyio.CancelScope]) -> None:
+        task = asyncio.current_task()
+        assert task is not None
         while True:
             record = await self._next(raise_fatal=False)
             if record is None:
@@ -362,6 +399,7 @@ class S3EventPoller:
             scope = anyio.CancelScope(shield=True)
             running.add(scope)
             returned = False
+            cancel_requests = task.cancelling()
             try:
                 with scope:
                     try:
@@ -369,6 +407,21 @@ class S3EventPoller:
                         returned = True
                     except Exception:
                         logger.exception("handler failed on %s; the message goes back to the queue", _describe(record))
+                    except asyncio.CancelledError:
+                        # The shield keeps run's cancellation out until the grace period ends, when _drain
+                        # cancels this scope: that one is run's, and is handled below. Any other cancellation
+                        # (a future or task the handler awaited, cancelled elsewhere) fails this record
+                        # only: let out, it would end run silently, with the poller stopped for good.
+                        if not scope.cancel_called:
+                            # A request to cancel this very task can only come from the handler's own code
+                            # (the task is ours); left pending it would confuse later timeouts and scopes.
+                            while task.cancelling() > cancel_requests:
+                                task.uncancel()
+                            logger.exception(
+                                "handler failed on %s with a CancelledError that was not run's cancellation; "
+                                "the message goes back to the queue",
+                                _describe(record),
+                            )
             finally:
                 running.discard(scope)
                 self._idle.set()
@@ -441,11 +494,41 @@ class S3EventPoller:
         self._room.set()
 
     def _begin_stop(self) -> None:
+        """Stop receiving and wake every waiter; a receive in flight goes on (see ``stop``)."""
         self._stopping = True
-        if self._receive_scope is not None:
-            self._receive_scope.cancel()
+        if self._pause_scope is not None:
+            self._pause_scope.cancel()
         for wakeup in (self._arrived, self._stopped, self._room, self._idle):
             wakeup.set()
+
+    def _abandon_receive(self) -> bool:
+        """Cancel the receive in flight, if any; the messages SQS hands it stay hidden until they expire."""
+        if self._receive_scope is None:
+            return False
+        self._receive_scope.cancel()
+        return True
+
+    async def _let_receive_finish(self) -> None:
+        """Wait for the receiver to end, a receive in flight included (what it took is released).
+
+        SQS answers a long poll within ``wait_time``: one still unanswered a margin later is abandoned.
+        """
+        done = self._receiver_done
+        if done.is_set():
+            return
+        with anyio.move_on_after(self.wait_time + _RECEIVE_ANSWER_MARGIN):
+            await done.wait()
+        if done.is_set():
+            return
+        if self._abandon_receive():
+            logger.warning(
+                "a receive from %s was not answered within wait_time (%ss); abandoned: messages it takes stay "
+                "invisible until their visibility timeout",
+                self.queue_url,
+                self.wait_time,
+            )
+        with anyio.move_on_after(_CLEANUP_TIMEOUT):
+            await done.wait()
 
     def _retry_delay_for(self, message: _Message) -> float:
         return float(min(self.max_retry_delay, self.retry_delay * 2 ** max(0, message.receive_count - 1)))
@@ -480,6 +563,12 @@ class S3EventPoller:
     # Receiving
 
     async def _receive_loop(self) -> None:
+        try:
+            await self._receive_until_stopped()
+        finally:
+            self._receiver_done.set()
+
+    async def _receive_until_stopped(self) -> None:
         failures = 0
         while not self._stopping:
             room = self._limit - self._in_flight
@@ -500,33 +589,52 @@ class S3EventPoller:
                 failures += 1
                 delay = random.uniform(0, min(_RECEIVE_BACKOFF_CAP, _RECEIVE_BACKOFF_BASE * 2 ** (failures - 1)))
                 logger.warning("receiving from %s failed (%s); trying again in %.1fs", self.queue_url, exc, delay)
-                with anyio.CancelScope() as scope:
-                    self._receive_scope = scope
-                    await anyio.sleep(delay)
-                self._receive_scope = None
+                await self._pause(delay)
                 continue
             failures = 0
+            if self._stopping:
+                # Stopped while this receive was in flight: nobody will take what it got.
+                with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_TIMEOUT):
+                    await self._release(messages, sent)
+                return
             if messages:
                 self._accept(messages, sent)
             elif self.wait_time == 0:
                 # Short polling an empty queue: pause instead of spinning on ReceiveMessage.
-                with anyio.CancelScope() as scope:
-                    self._receive_scope = scope
-                    await anyio.sleep(_EMPTY_SHORT_POLL_PAUSE)
-                self._receive_scope = None
+                await self._pause(_EMPTY_SHORT_POLL_PAUSE)
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep between receives; a stop ends it at once."""
+        if self._stopping:
+            return
+        with anyio.CancelScope() as scope:
+            self._pause_scope = scope
+            try:
+                await anyio.sleep(seconds)
+            finally:
+                self._pause_scope = None
 
     async def _receive(self, wanted: int) -> list[dict[str, Any]]:
-        """One long poll; ``[]`` when cancelled by ``stop``."""
+        """One long poll; ``[]`` when abandoned (``stop(now=True)``) or when stopped before it was sent."""
         extra: dict[str, Any] = {}
         if self.visibility_timeout is not None:
             extra["VisibilityTimeout"] = self.visibility_timeout
         assert self._retrying is not None
+
+        async def receive_unless_stopping(**params: Any) -> dict[str, Any]:
+            # A first attempt queued behind the connection limit, or a retry, after a stop began would be
+            # a new long poll that nobody waits for.
+            if self._stopping:
+                return {}
+            response: dict[str, Any] = await self._client.receive_message(**params)
+            return response
+
         with anyio.CancelScope() as scope:
             self._receive_scope = scope
             try:
                 response = await self._call(
                     "ReceiveMessage",
-                    self._client.receive_message,
+                    receive_unless_stopping,
                     attempt_timeout=self.wait_time + self._retrying.attempt_timeout,
                     MaxNumberOfMessages=wanted,
                     WaitTimeSeconds=self.wait_time,
@@ -539,10 +647,21 @@ class S3EventPoller:
             return messages
         return []
 
+    def _message(self, raw: dict[str, Any], sent: float) -> _Message:
+        count = int(raw.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+        return _Message(raw["MessageId"], raw["ReceiptHandle"], count, sent, sent + self._vt)
+
+    async def _release(self, messages: list[dict[str, Any]], sent: float) -> None:
+        """Make messages received after a stop began visible again at once."""
+        if not messages:
+            return
+        logger.info("returning %d message(s) received while stopping to %s", len(messages), self.queue_url)
+        await self._change_visibility([(self._message(raw, sent), 0) for raw in messages])
+
     def _accept(self, messages: list[dict[str, Any]], sent: float) -> None:
         for raw in messages:
-            count = int(raw.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
-            message = _Message(raw["MessageId"], raw["ReceiptHandle"], count, sent, sent + self._vt)
+            message = self._message(raw, sent)
+            count = message.receive_count
             try:
                 records = parse_s3_event(raw.get("Body", ""))
             except Exception as exc:  # the poller never dies on a message, whatever the parser makes of it

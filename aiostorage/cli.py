@@ -2,16 +2,29 @@
 
 S3 locations are written ``s3://bucket/key`` as with the AWS CLI. Settings come from the environment
 (``StoreSettings``), like the library. Errors print one line (``--debug`` shows the traceback) and the
-exit code is non-zero when anything failed.
+exit code is non-zero when anything failed: 1 for failures, 2 for a command line that cannot be carried
+out (``local --port`` taken or out of range).
+
+SIGINT (Ctrl-C) and SIGTERM (``timeout``, ``docker stop``, systemd, CI) both cancel the command, so the
+library's cleanup runs: multipart uploads in progress are aborted and temporary download files removed.
+The exit code is then 128 + the signal: 130 for SIGINT, 143 for SIGTERM. A second signal during that
+cleanup is reported and otherwise ignored, since cancelling again would cut the cleanup short; the
+cleanup has deadlines of its own, and SIGKILL still ends the process at once, leaving the cleanup
+undone. ``events`` and ``local`` run until stopped: for them a signal is the normal way to stop, which
+they do gracefully, exiting 0 (a second signal makes ``events`` give up waiting for its long poll).
+
+Keys, paths and messages are printed literally, never read as rich markup.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
 import traceback
 from collections.abc import Callable, Coroutine
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path, PurePosixPath
@@ -30,10 +43,11 @@ try:
         TimeRemainingColumn,
         TransferSpeedColumn,
     )
+    from rich.text import Text
 except ImportError as exc:  # pragma: no cover - depends on how the package was installed
     raise SystemExit("the aiostorage command line needs its extra: pip install 'aiostorage[cli]'") from exc
 
-from ._exceptions import InvalidArgument, StorageError
+from ._exceptions import ConfigError, InvalidArgument, StorageError
 from ._models import DeleteResult, ObjectInfo, TransferProgress
 from ._settings import StoreSettings
 from ._store import DELETE_BATCH, AsyncS3Store
@@ -76,17 +90,108 @@ def _require_s3(text: str) -> S3Url:
     return url
 
 
+def _say(label: str, style: str, message: object = "") -> None:
+    """One line on stderr: ``label`` in ``style``, then ``message`` exactly as it is.
+
+    A key, a path or an error holding ``[...]`` or ``:name:`` is printed literally: as a string, rich
+    would read it as markup (failing on ``[/x]``, swallowing ``[bold]``) or emoji codes.
+    """
+    line = Text(label, style=style)
+    if message != "":
+        # A message of several lines (botocore's validation errors) still gives one line.
+        line.append(" " + " ".join(str(message).split("\n")))
+    console.print(line)
+
+
+class _CommandLineError(Exception):
+    """The command line cannot be carried out as given: one line and exit code 2, as click's usage errors."""
+
+
+class _Interruption:
+    """What SIGINT and SIGTERM do while a command runs.
+
+    The first one cancels the command (``scope``), unless the command asked to be stopped gracefully
+    (``stop``). Later ones are reported and otherwise ignored: a second cancellation of the task would
+    cut through the shielded cleanup (the abort of a multipart upload, the removal of a temporary file),
+    and that cleanup has deadlines of its own.
+    """
+
+    def __init__(self) -> None:
+        self.scope = anyio.CancelScope()
+        self.signum: int | None = None
+        self.stop: Callable[[bool], object] | None = None
+
+    @property
+    def cancelled(self) -> bool:
+        return self.signum is not None and self.stop is None
+
+    def receive(self, signum: int) -> None:
+        name = signal.Signals(signum).name
+        again = self.signum is not None
+        if self.stop is not None:
+            self.signum = signum
+            _say("stopping", "yellow", f"({name} again): at once" if again else f"({name})")
+            self.stop(again)
+        elif again:
+            _say(
+                "interrupted again",
+                "yellow",
+                f"({name}): still cleaning up, within its own deadlines; "
+                "SIGKILL would stop at once and leave uploads open and temporary files behind",
+            )
+        else:
+            self.signum = signum
+            _say("interrupted", "yellow", f"({name}): cleaning up before exiting")
+            self.scope.cancel()
+
+
+_interruption: ContextVar[_Interruption] = ContextVar("aiostorage_cli_interruption")
+
+
+def _stop_on_signal(stop: Callable[[bool], object]) -> None:
+    """Make SIGINT and SIGTERM call ``stop(again)`` instead of cancelling the command, which then exits 0."""
+    _interruption.get().stop = stop
+
+
+async def _supervised(debug: bool, coroutine: Coroutine[Any, Any, int]) -> int:
+    """Run the command, cancelled by SIGINT or SIGTERM (see ``_Interruption``); its exit code."""
+    interruption = _Interruption()
+    _interruption.set(interruption)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        # Where the loop cannot (Windows), asyncio's own Ctrl-C handling stays.
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, interruption.receive, signum)
+    code = 1
+    try:
+        with interruption.scope:
+            code = await coroutine
+    except (StorageError, OSError) as exc:
+        if not interruption.cancelled:
+            raise
+        # Failing while stopping (an abort refused, say) is still worth its line; the signal decides the code.
+        if debug:
+            traceback.print_exc()
+        _say("error:", "red", exc)
+    if interruption.cancelled and interruption.signum is not None:
+        return 128 + interruption.signum
+    return code
+
+
 def _run(debug: bool, coroutine: Coroutine[Any, Any, int]) -> None:
     """Run the command; one clear line and exit code 1 for our errors, the traceback only with --debug."""
     try:
-        code = asyncio.run(coroutine)
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/yellow]")
+        code = asyncio.run(_supervised(debug, coroutine))
+    except KeyboardInterrupt:  # Ctrl-C before the command started or after it ended: nothing to clean up
+        _say("interrupted", "yellow")
         sys.exit(130)
+    except _CommandLineError as exc:
+        _say("error:", "red", exc)
+        sys.exit(2)
     except (StorageError, OSError) as exc:
         if debug:
             traceback.print_exc()
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        _say("error:", "red", exc)
         sys.exit(1)
     sys.exit(code)
 
@@ -106,7 +211,11 @@ def _command(function: Callable[..., Coroutine[Any, Any, int]]) -> Callable[...,
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.pass_context
 def main(context: click.Context, debug: bool) -> None:
-    """aiostorage: fast, honest S3 transfers and S3 events from the command line."""
+    """aiostorage: fast, honest S3 transfers and S3 events from the command line.
+
+    Ctrl-C or SIGTERM stops a command after its cleanup (uploads aborted, temporary files removed), with
+    exit code 130 or 143; events and local stop gracefully and exit 0.
+    """
     context.obj = {"debug": debug}
 
 
@@ -115,7 +224,7 @@ def _report_deleted(bucket: str, result: DeleteResult) -> int:
     for key in result.deleted:
         click.echo(f"delete: s3://{bucket}/{key}")
     for error in result.errors:
-        console.print(f"[red]failed:[/red] s3://{bucket}/{error.key}: {error.code} {error.message}", highlight=False)
+        _say("failed:", "red", f"s3://{bucket}/{error.key}: {error.code} {error.message}")
     return len(result.errors)
 
 
@@ -178,9 +287,9 @@ async def rm(keys: tuple[str, ...], recursive: bool, dry_run: bool) -> int:
                     found, failures = await _delete_under(store, prefix, dry_run=dry_run)
                     failed += failures
                     if not found:
-                        console.print(f"[yellow]nothing under[/yellow] s3://{bucket}/{prefix}", highlight=False)
+                        _say("nothing under", "yellow", f"s3://{bucket}/{prefix}")
     if failed:
-        console.print(f"[red]{failed} objects could not be deleted[/red]", highlight=False)
+        _say(f"{failed} objects could not be deleted", "red")
     return 1 if failed else 0
 
 
@@ -210,33 +319,45 @@ async def presign(url: str, put: bool, expires: int, content_type: str | None) -
 @click.option("--port", type=int, default=None, help="Port to listen on (default: a free one).")
 @_command
 async def local(bucket: str, queue: str, prefix: str, suffixes: tuple[str, ...], port: int | None) -> int:
-    """Run an embedded S3+SQS server, provisioned like the Terraform modules, until Ctrl-C."""
+    """Run an embedded S3+SQS server, provisioned like the Terraform modules, until Ctrl-C or SIGTERM.
+
+    It accepts any credentials and checks no signatures: what works against it may still be signed wrongly.
+    """
     from .local import LocalServer
 
-    async with LocalServer(port=port) as server:
+    try:
+        server = LocalServer(port=port)
+        await server.start()
+    except (InvalidArgument, ConfigError) as exc:  # a port out of range, or taken
+        raise _CommandLineError(str(exc)) from exc
+    try:
         settings = await server.provision(bucket=bucket, queue=queue, prefix=prefix, suffixes=suffixes)
         secret = settings.aws_secret_access_key.get_secret_value() if settings.aws_secret_access_key else ""
+        stopped = anyio.Event()
+        _stop_on_signal(lambda again: stopped.set())
         click.echo("# aiostorage local server; paste these lines into another shell:")
         click.echo(f"export AWS_ENDPOINT_URL={settings.endpoint_url}")
         click.echo(f"export AWS_REGION={settings.region}")
+        # boto3's SQS client and AWS CLI v1 read only this one.
+        click.echo(f"export AWS_DEFAULT_REGION={settings.region}")
         click.echo(f"export AWS_ACCESS_KEY_ID={settings.aws_access_key_id}")
         click.echo(f"export AWS_SECRET_ACCESS_KEY={secret}")
         click.echo(f"export AWS_S3_BUCKET_NAME={settings.bucket}")
         click.echo(f"export AWS_SQS_QUEUE_URL={settings.queue_url}")
+        click.echo("# This server accepts any credentials and checks no signatures: signing is not tested here.")
         click.echo("# Ctrl-C stops the server.", nl=True)
         sys.stdout.flush()
-        stopped = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stopped.set)
         await stopped.wait()
+    finally:
+        with anyio.CancelScope(shield=True):
+            await server.stop()
     return 0
 
 
 def _progress_bars() -> Progress:
     """Bytes, objects, rate and ETA on the terminal; nothing when stdout is not a TTY."""
     return Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),  # a key or file name, shown literally
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
@@ -278,9 +399,9 @@ def _report(result: BulkResult, verb: str) -> int:
     for path in result.deleted:
         click.echo(f"delete: {path}")
     for item in result.failed:
-        console.print(f"[red]failed:[/red] {item.source}: {item.error}", highlight=False)
+        _say("failed:", "red", f"{item.source}: {item.error}")
     if result.failed:
-        console.print(f"[red]{len(result.failed)} of {len(result.items)} failed[/red]", highlight=False)
+        _say(f"{len(result.failed)} of {len(result.items)} failed", "red")
         return 1
     return 0
 
@@ -332,7 +453,7 @@ async def cp(src: str, dst: str, recursive: bool, concurrency: int | None) -> in
                     async for info in store.list(prefix):
                         path = local_path_for(local, info.key[len(prefix) :])
                         if path is None:  # a folder marker, or a key that would escape the destination
-                            console.print(f"[yellow]skipped:[/yellow] s3://{source.bucket}/{info.key}", highlight=False)
+                            _say("skipped:", "yellow", f"s3://{source.bucket}/{info.key}")
                             continue
                         pairs_down.append((info, path))
                     result = await store.download_many(
@@ -430,14 +551,14 @@ async def ls(url: str, recursive: bool, long_format: bool) -> int:
 @click.option("--limit", type=int, default=None, help="Stop after this many records.")
 @_command
 async def events(queue_url: str | None, ack: bool, limit: int | None) -> int:
-    """Follow the queue and print each S3 event record as one JSON line, until Ctrl-C."""
+    """Follow the queue and print each S3 event record as one JSON line, until Ctrl-C or SIGTERM (exit 0)."""
     from .events import S3EventPoller
 
     printed = 0
     async with S3EventPoller(queue_url, settings=StoreSettings()) as poller:
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, lambda: loop.create_task(poller.stop()))
+        # A second signal stops waiting for the long poll in flight; its messages come back later.
+        _stop_on_signal(lambda again: loop.create_task(poller.stop(now=again)))
         async for record in poller:
             click.echo(record.model_dump_json(exclude={"extra"}))
             sys.stdout.flush()

@@ -8,19 +8,24 @@ defaults both share; a test checks them against the Terraform variables.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import socket
-import time
+import sys
+import threading
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 
 from ._client import create_client
-from ._exceptions import ConfigError, map_errors
+from ._exceptions import ConfigError, InvalidArgument, map_errors
 from ._settings import StoreSettings
+
+if TYPE_CHECKING:
+    from werkzeug.serving import ThreadedWSGIServer
 
 __all__ = ["WIRING", "LocalServer", "Wiring"]
 
@@ -58,13 +63,64 @@ def _free_port() -> int:
         return port
 
 
+def _serving(port: int) -> ThreadedWSGIServer:
+    """moto's WSGI app served on 127.0.0.1:``port``, not yet serving requests; ``ConfigError`` if the port
+    cannot be had.
+
+    The listening socket is ours: werkzeug, binding by itself, answers a taken port by printing to
+    stderr and exiting its thread, which left ``ThreadedMotoServer.start`` waiting forever.
+    """
+    from moto.moto_server import werkzeug_app
+    from werkzeug.serving import ThreadedWSGIServer
+
+    class QuietServer(ThreadedWSGIServer):
+        """Each failed request in one line, not a traceback: a client cancelling an upload makes moto fail
+        the part requests still in flight, and a user's window is no place for moto's internals."""
+
+        def log(self, type: str, message: str, *args: Any) -> None:
+            if type != "error":
+                super().log(type, message, *args)
+                return
+            text = message % args if args else message
+            lines = [line for line in text.splitlines() if line.strip()]
+            logger.warning(
+                "local server: a request failed (its client may have given up on it): %s",
+                lines[-1].strip() if lines else text,
+            )
+            logger.debug("%s", text)
+
+        def handle_error(self, request: Any, client_address: tuple[str, int] | str) -> None:
+            logger.warning("local server: a connection from %s failed: %r", client_address, sys.exc_info()[1])
+
+    try:
+        listener = socket.create_server(("127.0.0.1", port))
+    except OSError as exc:
+        reason = "another program is using it" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
+        raise ConfigError(f"the local server cannot listen on 127.0.0.1:{port}: {reason}") from exc
+    with listener:  # werkzeug serves a duplicate of it
+        return QuietServer(
+            "127.0.0.1",
+            port,
+            werkzeug_app.DomainDispatcherApplication(werkzeug_app.create_backend_app),
+            # Older moto versions serve with werkzeug's own handler.
+            getattr(werkzeug_app, "MotoRequestHandler", None),
+            fd=listener.fileno(),
+        )
+
+
 class LocalServer:
-    """moto's server on 127.0.0.1 and a free port, for the life of an ``async with`` block."""
+    """moto's server on 127.0.0.1 and a free port, for the life of an ``async with`` block.
+
+    It accepts any credentials and checks no signatures: requests signed wrongly succeed here.
+    """
 
     def __init__(self, *, port: int | None = None, region: str = "us-east-1") -> None:
+        if port is not None and not 0 <= port <= 65535:
+            raise InvalidArgument(f"port {port} is not a TCP port: use 1 to 65535, or leave it out for a free one")
         self.port = port or _free_port()
         self.region = region
-        self._server: Any = None
+        self._server: ThreadedWSGIServer | None = None
+        self._thread: threading.Thread | None = None
 
     @property
     def endpoint_url(self) -> str:
@@ -90,31 +146,26 @@ class LocalServer:
         await self.stop()
 
     async def start(self) -> None:
-        """Start the server and wait until it answers."""
-        from moto.server import ThreadedMotoServer
-
+        """Start the server; it answers once this returns. ``ConfigError`` if the port is taken."""
+        if self._server is not None:
+            raise ConfigError("LocalServer is already running")
         # moto's server logs every request through werkzeug; a demo's output is not the place for it.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        await anyio.to_thread.run_sync(self._server.start)
-        await anyio.to_thread.run_sync(self._wait_until_answering)
-
-    def _wait_until_answering(self, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise ConfigError(f"the local server on port {self.port} did not start") from None
-                time.sleep(0.02)
+        server = await anyio.to_thread.run_sync(_serving, self.port)
+        # The socket listens already: connections wait in its backlog until the thread serves them.
+        self._thread = threading.Thread(target=server.serve_forever, name="aiostorage-local", daemon=True)
+        self._thread.start()
+        self._server = server
 
     async def stop(self) -> None:
         """Stop the server and free its port."""
-        server, self._server = self._server, None
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
         if server is not None:
-            await anyio.to_thread.run_sync(server.stop)
+            # serve_forever closes the listening socket as it returns.
+            await anyio.to_thread.run_sync(server.shutdown)
+        if thread is not None:
+            await anyio.to_thread.run_sync(thread.join)
 
     async def provision(
         self,

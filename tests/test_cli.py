@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import pty
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
+import boto3
 import pytest
+from aiohttp import web
+from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from aiostorage import InvalidArgument, StoreSettings
 from aiostorage.cli import S3Url, parse_s3_url
+from tests.conftest import WireCounter, serving, unique_name, wait_for
 
 SCRIPT = str(Path(sys.executable).with_name("aiostorage"))
+# S3's smallest part: a file one byte longer is the smallest multipart upload.
+PART = 5 * 1024 * 1024
+PIPE = asyncio.subprocess.PIPE
 
 
 def _env(settings: StoreSettings) -> dict[str, str]:
@@ -63,26 +77,108 @@ def test_errors_are_one_line_with_nonzero_exit(settings: StoreSettings) -> None:
     assert debug.returncode == 1 and "Traceback" in debug.stderr
 
 
-def test_local_prints_exports_and_stops_on_sigint() -> None:
-    process = subprocess.Popen(
-        [SCRIPT, "local", "--bucket", "clibucket"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        assert process.stdout is not None
-        lines: dict[str, str] = {}
-        while "AWS_SQS_QUEUE_URL" not in lines:
-            line = process.stdout.readline()
-            assert line, process.stderr.read() if process.stderr else "no output"
+async def _exports(process: asyncio.subprocess.Process) -> dict[str, str]:
+    """The ``export`` lines ``aiostorage local`` prints, once it has printed them all."""
+    assert process.stdout is not None
+    exports: dict[str, str] = {}
+    async with asyncio.timeout(30):
+        while "AWS_SQS_QUEUE_URL" not in exports:
+            line = (await process.stdout.readline()).decode()
+            assert line, "aiostorage local ended before printing its settings"
             if line.startswith("export "):
                 name, _, value = line.removeprefix("export ").strip().partition("=")
-                lines[name] = value
-        assert lines["AWS_S3_BUCKET_NAME"] == "clibucket"
-        assert lines["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
-        # The printed settings work as they are.
-        assert urllib.request.urlopen(lines["AWS_ENDPOINT_URL"] + "/clibucket").status == 200
+                exports[name] = value
+    return exports
+
+
+@asynccontextmanager
+async def _running(*args: str, env: dict[str, str] | None = None) -> AsyncIterator[asyncio.subprocess.Process]:
+    """The console script running with ``args``; killed if the test leaves it running."""
+    process = await asyncio.create_subprocess_exec(SCRIPT, *args, env=env, stdout=PIPE, stderr=PIPE)
+    try:
+        yield process
     finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def _stderr_until(process: asyncio.subprocess.Process, *texts: str) -> list[str]:
+    """stderr's lines up to the first holding one of ``texts``, within a deadline."""
+    assert process.stderr is not None
+    lines: list[str] = []
+    async with asyncio.timeout(30):
+        while not any(text in (lines or [""])[-1] for text in texts):
+            line = (await process.stderr.readline()).decode()
+            assert line, f"stderr ended before any of {texts}: {lines}"
+            lines.append(line)
+    return lines
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+async def test_local_prints_exports_and_stops_on_a_signal(signum: signal.Signals) -> None:
+    async with _running("local", "--bucket", "clibucket") as process:
+        exports = await _exports(process)
+        assert exports["AWS_S3_BUCKET_NAME"] == "clibucket"
+        assert exports["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
+        # boto3's SQS client and AWS CLI v1 find the region only there.
+        assert exports["AWS_DEFAULT_REGION"] == exports["AWS_REGION"] == "us-east-1"
+        # The printed settings work as they are.
+        answer = await anyio.to_thread.run_sync(urllib.request.urlopen, exports["AWS_ENDPOINT_URL"] + "/clibucket")
+        assert answer.status == 200
+        process.send_signal(signum)
+        stdout, stderr = await asyncio.wait_for(process.communicate(), 30)
+    # Stopping is what the server is for: a signal ends it gracefully, with exit code 0.
+    assert process.returncode == 0, stderr
+    assert "checks no signatures" in stdout.decode()
+
+
+def test_local_port_taken_fails_at_once_in_one_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([SCRIPT, "local", "--port", str(port)], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"error: the local server cannot listen on 127.0.0.1:{port}: another program is using it"
+    ]
+
+
+def test_local_port_out_of_range_is_named() -> None:
+    result = subprocess.run([SCRIPT, "local", "--port", "80000"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "error: port 80000 is not a TCP port: use 1 to 65535, or leave it out for a free one"
+    ]
+
+
+async def test_local_reports_a_failed_request_in_one_line() -> None:
+    async with _running("local", "--bucket", "clibucket") as process:
+        exports = await _exports(process)
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=exports["AWS_ENDPOINT_URL"],
+            region_name=exports["AWS_REGION"],
+            aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"],
+            config=Config(retries={"total_max_attempts": 1}),
+        )
+        upload = s3.create_multipart_upload(Bucket="clibucket", Key="clip.mp4")["UploadId"]
+        s3.abort_multipart_upload(Bucket="clibucket", Key="clip.mp4", UploadId=upload)
+        # A part arriving after its upload was aborted, as when a client cancels with parts in flight:
+        # moto fails it, with a traceback in werkzeug's log.
+        with pytest.raises(ClientError):
+            s3.upload_part(Bucket="clibucket", Key="clip.mp4", UploadId=upload, PartNumber=1, Body=b"x")
+        logged = await _stderr_until(process, "request failed", "Traceback")
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=20) == 0
+        _, rest = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0
+    stderr = "".join(logged) + rest.decode()
+    assert "Traceback" not in stderr
+    assert [line for line in stderr.splitlines() if "KeyError" in line] == [
+        f"local server: a request failed (its client may have given up on it): KeyError: '{upload}'"
+    ]
 
 
 def test_cp_ls_sync_round_trip(settings: StoreSettings, s3: Any, bucket: str, tmp_path: Path) -> None:
@@ -134,21 +230,23 @@ def test_cp_failures_give_a_summary_and_nonzero_exit(settings: StoreSettings, bu
     assert "failed" in no_bucket.stderr
 
 
+EVENT = {
+    "Records": [
+        {
+            "eventVersion": "2.1",
+            "eventSource": "aws:s3",
+            "awsRegion": "us-east-1",
+            "eventTime": "2026-11-28T07:00:00.000Z",
+            "eventName": "ObjectCreated:Put",
+            "s3": {"bucket": {"name": "media"}, "object": {"key": "uploads/my+clip.mp4", "size": 5}},
+        }
+    ]
+}
+
+
 def test_events_prints_typed_records(settings: StoreSettings, sqs: Any) -> None:
     queue_url = sqs.create_queue(QueueName="cli-events")["QueueUrl"]
-    body = {
-        "Records": [
-            {
-                "eventVersion": "2.1",
-                "eventSource": "aws:s3",
-                "awsRegion": "us-east-1",
-                "eventTime": "2026-11-28T07:00:00.000Z",
-                "eventName": "ObjectCreated:Put",
-                "s3": {"bucket": {"name": "media"}, "object": {"key": "uploads/my+clip.mp4", "size": 5}},
-            }
-        ]
-    }
-    sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(body))
+    sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(EVENT))
     followed = cli(settings, "events", "--queue-url", queue_url, "--limit", "1")
     assert followed.returncode == 0, followed.stderr
     record = json.loads(followed.stdout.splitlines()[0])
@@ -218,3 +316,207 @@ def test_usage_mistakes_get_one_unwrapped_line(settings: StoreSettings, bucket: 
     missing = cli(settings, "cp", f"s3://{bucket}/{key}", str(tmp_path / "y"))
     assert missing.returncode == 1
     assert len(missing.stderr.strip().splitlines()) == 1 and key in missing.stderr
+
+
+def _cli_in(settings: StoreSettings, *args: str) -> subprocess.CompletedProcess[str]:
+    result = cli(settings, *args)
+    assert "Traceback" not in result.stderr and "MarkupError" not in result.stderr
+    return result
+
+
+def test_names_and_errors_with_brackets_are_printed_literally(
+    settings: StoreSettings, bucket: str, tmp_path: Path
+) -> None:
+    # Rich would read these as markup: a closing tag that matches nothing, a style it would swallow.
+    bad_bucket = _cli_in(settings, "ls", "s3://Bad_Bucket!")
+    assert bad_bucket.returncode == 1
+    assert len(bad_bucket.stderr.splitlines()) == 1
+    assert 'Invalid bucket name "Bad_Bucket!"' in bad_bucket.stderr and "[a-zA-Z0-9.\\-_]" in bad_bucket.stderr
+    for name in ("report[/x].txt", "no[bold]file.txt"):
+        missing = _cli_in(settings, "cp", str(tmp_path / name), f"s3://{bucket}/x")
+        assert missing.returncode == 1
+        assert missing.stderr.splitlines() == [f"error: [Errno 2] No such file or directory: '{tmp_path / name}'"]
+
+    # Nor are emoji codes replaced.
+    nothing = _cli_in(settings, "rm", "-r", f"s3://{bucket}/[red]gone:smile:")
+    assert nothing.returncode == 0
+    assert nothing.stderr.splitlines() == [f"nothing under s3://{bucket}/[red]gone:smile:/"]
+    folder = tmp_path / "up"
+    (folder / "report[").mkdir(parents=True)
+    (folder / "report[" / "x].txt").write_bytes(b"x")
+    failed = _cli_in(settings, "cp", "-r", str(folder), "s3://no-such-bucket-cli/x/")
+    assert failed.returncode == 1
+    assert f"failed: {folder / 'report[/x].txt'}: " in failed.stderr
+
+
+def test_progress_bars_show_keys_literally(settings: StoreSettings, s3: Any, bucket: str, tmp_path: Path) -> None:
+    s3.put_object(Bucket=bucket, Key="a[/b].txt", Body=b"a")
+    # Progress bars are drawn only on a terminal; a bar is named after its key.
+    terminal, attached = pty.openpty()
+    try:
+        result = subprocess.run(
+            [SCRIPT, "cp", f"s3://{bucket}/a[/b].txt", str(tmp_path / "a.txt")],
+            env=_env(settings),
+            stdout=attached,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(attached)
+        os.close(terminal)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "a.txt").read_bytes() == b"a"
+
+
+class Holding:
+    """A relay in front of the moto server that holds some requests, so a transfer is caught midway.
+
+    An UploadPart is read and never answered; a GET of an object gets its headers and half its body, then
+    nothing more; with ``hold_aborts``, an AbortMultipartUpload waits for ``let_aborts_through``. Every
+    other request goes through. ``closing`` lets the held ones end when the test does.
+    """
+
+    def __init__(self, upstream: str) -> None:
+        self.relay = WireCounter(upstream)
+        self.part_held = asyncio.Event()
+        self.get_held = asyncio.Event()
+        self.abort_held = asyncio.Event()
+        self.hold_aborts = False
+        self.let_aborts_through = asyncio.Event()
+        self.closing = asyncio.Event()
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        names_object = len(request.path.strip("/").split("/", 1)) == 2
+        if request.method == "PUT" and "partNumber" in request.query:
+            await request.read()
+            self.part_held.set()
+            await self.closing.wait()
+            raise web.HTTPServiceUnavailable()
+        if request.method == "GET" and names_object:
+            answer = await self.relay.handle(request)
+            assert isinstance(answer.body, bytes)
+            response = web.StreamResponse(status=answer.status, headers=answer.headers)
+            response.content_length = len(answer.body)
+            await response.prepare(request)
+            await response.write(answer.body[: len(answer.body) // 2])
+            self.get_held.set()
+            await self.closing.wait()
+            raise web.HTTPServiceUnavailable()
+        if request.method == "DELETE" and "uploadId" in request.query and self.hold_aborts:
+            self.abort_held.set()
+            await self.let_aborts_through.wait()
+            if request.transport is None or request.transport.is_closing():
+                raise web.HTTPServiceUnavailable()  # its client gave up on it: S3 would never see it whole
+        return await self.relay.handle(request)
+
+
+@asynccontextmanager
+async def _holding(settings: StoreSettings, endpoint_url: str) -> AsyncIterator[tuple[Holding, dict[str, str]]]:
+    """A ``Holding`` relay, and the console script's environment reaching moto through it."""
+    holding = Holding(endpoint_url)
+    try:
+        async with serving(holding.handle) as url:
+            env = {
+                **_env(settings),
+                "AWS_ENDPOINT_URL": url,
+                "AIOSTORAGE_PART_SIZE": str(PART),
+                "AIOSTORAGE_MULTIPART_THRESHOLD": str(PART),
+            }
+            try:
+                yield holding, env
+            finally:
+                holding.closing.set()
+    finally:
+        await holding.relay.aclose()
+
+
+def _files(folder: Path) -> list[Path]:
+    return [path for path in folder.rglob("*") if path.is_file()]
+
+
+def _uploads(s3: Any, bucket: str) -> list[str]:
+    return [upload["Key"] for upload in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])]
+
+
+@pytest.mark.parametrize("command", ["cp", "cp -r", "sync"])
+async def test_sigterm_aborts_the_upload_in_progress(
+    command: str, settings: StoreSettings, endpoint_url: str, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "up"
+    folder.mkdir()
+    (folder / "big.bin").write_bytes(b"x" * (PART + 1))
+    args = {
+        "cp": ["cp", str(folder / "big.bin"), f"s3://{bucket}/up/big.bin"],
+        "cp -r": ["cp", "-r", str(folder), f"s3://{bucket}/up/"],
+        "sync": ["sync", str(folder), f"s3://{bucket}/up"],
+    }[command]
+    async with _holding(settings, endpoint_url) as (holding, env), _running(*args, env=env) as process:
+        await asyncio.wait_for(holding.part_held.wait(), 30)
+        assert await anyio.to_thread.run_sync(lambda: wait_for(lambda: _uploads(s3, bucket))) == ["up/big.bin"]
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 143, stderr
+    assert stderr.decode().splitlines() == ["interrupted (SIGTERM): cleaning up before exiting"]
+    assert _uploads(s3, bucket) == []
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
+
+
+@pytest.mark.parametrize("command", ["cp", "cp -r", "sync"])
+async def test_sigterm_removes_the_partial_download(
+    command: str, settings: StoreSettings, endpoint_url: str, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    s3.put_object(Bucket=bucket, Key="down/big.bin", Body=b"x" * (PART + 1))
+    dest = tmp_path / "down"
+    args = {
+        "cp": ["cp", f"s3://{bucket}/down/big.bin", str(dest / "big.bin")],
+        "cp -r": ["cp", "-r", f"s3://{bucket}/down/", str(dest)],
+        "sync": ["sync", f"s3://{bucket}/down", str(dest)],
+    }[command]
+    async with _holding(settings, endpoint_url) as (holding, env), _running(*args, env=env) as process:
+        await asyncio.wait_for(holding.get_held.wait(), 30)
+        await anyio.to_thread.run_sync(lambda: wait_for(lambda: list(tmp_path.rglob("*.aiostorage-part"))))
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 143, stderr
+    assert "Traceback" not in stderr.decode()
+    assert await anyio.to_thread.run_sync(_files, tmp_path) == []
+
+
+async def test_a_second_signal_does_not_cut_the_cleanup_short(
+    settings: StoreSettings, endpoint_url: str, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "big.bin"
+    source.write_bytes(b"x" * (PART + 1))
+    async with _holding(settings, endpoint_url) as (holding, env):
+        holding.hold_aborts = True
+        async with _running("cp", str(source), f"s3://{bucket}/big.bin", env=env) as process:
+            await asyncio.wait_for(holding.part_held.wait(), 30)
+            process.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(holding.abort_held.wait(), 30)
+            # The abort is on its way when the impatient second signal comes.
+            assert _uploads(s3, bucket) == ["big.bin"]
+            process.send_signal(signal.SIGINT)
+            logged = await _stderr_until(process, "interrupted again")
+            holding.let_aborts_through.set()
+            _, rest = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 143
+    assert "SIGKILL would stop at once" in logged[-1] and "Traceback" not in rest.decode()
+    assert _uploads(s3, bucket) == []
+
+
+async def test_events_stops_gracefully_on_sigterm(settings: StoreSettings, sqs: Any) -> None:
+    queue_url = sqs.create_queue(QueueName=unique_name("cli-events"))["QueueUrl"]
+    async with _running("events", "--queue-url", queue_url, env=_env(settings)) as process:
+        assert process.stdout is not None
+        sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(EVENT))
+        line = await asyncio.wait_for(process.stdout.readline(), 30)
+        assert json.loads(line)["key"] == "uploads/my clip.mp4"
+        process.send_signal(signal.SIGTERM)
+        await _stderr_until(process, "stopping (SIGTERM)")
+        # A second signal stops without waiting for the long poll in flight.
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.communicate(), 15)
+    assert process.returncode == 0
+    assert "Messages" not in sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0)

@@ -1,15 +1,21 @@
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import socket
+import threading
 from typing import Any
 from urllib.parse import unquote_plus
 
 import boto3
 import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
 
-from aiostorage import AsyncS3Store, ConfigError
-from aiostorage.local import WIRING, LocalServer
+from aiostorage import AsyncS3Store, ConfigError, InvalidArgument
+from aiostorage.local import DUMMY_SECRET, WIRING, LocalServer
+from tests.conftest import wait_for
 
 
 def _clients(settings: Any) -> tuple[Any, Any]:
@@ -90,3 +96,59 @@ async def test_provision_is_idempotent_and_settings_work() -> None:
 async def test_provision_needs_a_running_server() -> None:
     with pytest.raises(ConfigError, match="not running"):
         await LocalServer().provision()
+
+
+def test_a_taken_port_raises_config_error_at_once() -> None:
+    outcome: list[BaseException | None] = []
+
+    def start() -> None:
+        try:
+            asyncio.run(LocalServer(port=port).start())
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # In a thread of its own: a start that hangs fails the test instead of hanging it.
+        starting = threading.Thread(target=start, daemon=True)
+        starting.start()
+        starting.join(timeout=20)
+    assert outcome, "start() hung on a taken port"
+    assert isinstance(outcome[0], ConfigError)
+    assert str(outcome[0]) == f"the local server cannot listen on 127.0.0.1:{port}: another program is using it"
+
+
+def test_a_port_out_of_range_is_an_invalid_argument() -> None:
+    with pytest.raises(InvalidArgument, match="port 80000 is not a TCP port"):
+        LocalServer(port=80000)
+
+
+async def test_a_failed_request_is_one_log_line(
+    caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    caplog.set_level(logging.WARNING)
+    async with LocalServer() as server:
+        settings = server.settings()
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=settings.endpoint_url,
+            region_name=settings.region,
+            aws_access_key_id=settings.aws_access_key_id,
+            aws_secret_access_key=DUMMY_SECRET,
+            config=Config(retries={"total_max_attempts": 1}),
+        )
+        s3.create_bucket(Bucket="media")
+        upload = s3.create_multipart_upload(Bucket="media", Key="clip.mp4")["UploadId"]
+        s3.abort_multipart_upload(Bucket="media", Key="clip.mp4", UploadId=upload)
+        # A part arriving after its upload was aborted, as when a client cancels with parts in flight:
+        # moto fails it, and werkzeug would log the traceback.
+        with pytest.raises(ClientError):
+            s3.upload_part(Bucket="media", Key="clip.mp4", UploadId=upload, PartNumber=1, Body=b"x")
+        # The failure is logged once the answer has gone out.
+        wait_for(lambda: any("request" in record.getMessage() for record in caplog.records))
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages == [f"local server: a request failed (its client may have given up on it): KeyError: '{upload}'"]
+    assert "Traceback" not in capfd.readouterr().err

@@ -4,7 +4,7 @@ import asyncio
 import functools
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -13,7 +13,7 @@ from moto.s3.models import s3_backends
 
 from aiostorage import AsyncS3Store, BucketNotFound, InvalidArgument, ObjectInfo, StoreSettings
 from aiostorage.transfer.keyspace import split_points
-from aiostorage.transfer.listing import Span, _folders, _group_size
+from aiostorage.transfer.listing import PAGE_KEYS, Span, _folders, _group_size
 from aiostorage.transfer.listpage import KeysNeedEncoding, ListPage, _read_tree, _scan, parse_list_page
 from aiostorage.transfer.pace import Pace, _pauses
 from benchmarks.simulator import Simulator, simulator_in_thread
@@ -237,6 +237,50 @@ async def test_a_busy_server_gets_the_waiting_folders_as_full_pages(ordered: boo
     assert len(listed) == len(set(listed)) and (listed if ordered else sorted(listed)) == sorted(keys)
     assert simulator.max_in_flight == 2
     assert simulator.requests <= 20, simulator.requests
+
+
+async def _until(condition: Callable[[], bool], within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {within}s")
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("ordered", [False, True])
+async def test_a_stalled_consumer_holds_the_listing_to_its_read_ahead(ordered: bool) -> None:
+    """A consumer that takes one object and stops: the listing reads on until the read-ahead is full (a
+    page or two per request the pace lets run, a few more), then waits, however many folders are left.
+    On a busy server the waiting folders go out as one run of pages; ordered, that run once read every
+    folder ahead, half a page each, since each folder's stream took its keys without waiting. Once the
+    consumer goes on, every key still comes once, in order when asked for."""
+    simulator = Simulator(delay=0.05, serial=True)
+    keys = [f"f{p:02d}/k{n:03d}" for p in range(48) for n in range(500)]
+    simulator.seed("stall", keys)
+    with simulator_in_thread(simulator, free_port()) as url:
+        settings = StoreSettings(endpoint_url=url, region="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+        async with (
+            AsyncS3Store("stall", settings=settings, concurrency=32) as store,
+            store.list(ordered=ordered) as listing,
+        ):
+            listed = [(await anext(listing)).key]
+            budget = listing._budget
+
+            def bound() -> int:
+                # The limit, and the rest of the consumer's page, taken already. The consumer has not waited
+                # since that page, so no page has gone out past the limit for the span it waits for.
+                return budget.limit + PAGE_KEYS
+
+            # Settled: no page on its way, none fits, a request is held back: nothing more is read until
+            # the consumer takes something.
+            await _until(
+                lambda: listing.read_ahead > bound() or (budget.asked == 0 and budget.waiting > 0 and not budget.room())
+            )
+            assert listing.read_ahead <= bound()
+            assert budget.limit <= 8 * PAGE_KEYS  # two requests in flight on this server, whatever the folders
+            listed += [info.key async for info in listing]
+    assert len(listed) == len(set(listed)) and (listed if ordered else sorted(listed)) == keys
+    assert simulator.max_in_flight == 2
 
 
 def test_group_size_follows_the_folders_the_first_pages_covered() -> None:

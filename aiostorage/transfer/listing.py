@@ -12,7 +12,7 @@ How many requests run at once is found as the listing goes (``pace.Pace``): from
 to ``concurrency`` while the server answers as fast.
 
 Unordered (the default), as many workers as the pace allows take spans from a queue and send each page's
-objects to one bounded stream; once the server is found busy, a worker takes the queued spans of whole
+objects to the consumer's stream; once the server is found busy, a worker takes the queued spans of whole
 folders under one parent together and lists them as one run of full pages (``walk_chain``). Ordered,
 each span gets its own small stream of entries (objects and child spans, in key order) and the consumer
 walks them depth first, draining a child span's stream where the child sits among its parent's keys;
@@ -21,6 +21,12 @@ walk stays concurrent. Once the server is found busy, a child started with sibli
 still waiting takes them along as one run of full pages, each folder's keys sent to its own stream.
 Only requests take a slot of the limiter, never a task waiting for its consumer, so the walk cannot
 deadlock.
+
+In both, every page request first waits for room in the read-ahead (``ReadAhead``): the keys listed and
+not yet taken by the consumer stay under a few pages per request the pace lets run, however many folders
+there are and however many of them a run of pages covers. Ordered, the span the consumer waits for is
+read past that limit only while the consumer has nothing left to take, so the walk cannot deadlock on it
+either.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import partial
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
 
 import anyio
 from anyio.abc import TaskGroup
@@ -51,12 +57,123 @@ from .pace import Pace
 __all__ = ["DELIMITER", "ObjectListing", "Span", "list_level", "list_objects"]
 
 DELIMITER = "/"
-# Pages of objects buffered between the listing and its consumer.
-OUTPUT_PAGES = 4
+# The most keys a page holds: S3's page size, which the pages are asked for with.
+PAGE_KEYS = 1000
+# Pages listed ahead of the consumer for each request the pace lets run, so that a consumer keeping up
+# leaves no request slot idle. Ordered, two: a page that lands before the walk reaches its span waits
+# there, and with one the ordered walk falls short of the requests the pace allows.
+READ_AHEAD = 1
+ORDERED_READ_AHEAD = 2
+# Pages besides: a consumer that takes pages unevenly still finds some waiting.
+SPARE_PAGES = 4
 # Keys a group of small folders aims at: 80% of the most S3 puts in one page.
 GROUP_KEYS = 800
 
 Emit = Callable[[list["ObjectInfo | Span"]], Awaitable[None]]
+Request = Callable[[], Awaitable[ListPage]]
+
+
+class ReadAhead:
+    """Keys listed and not yet taken by the consumer, kept under a limit every page request waits on.
+
+    It is the listing's one bound on memory: the streams between the page readers and the consumer do
+    not hold anything back themselves. The limit is ``per_request`` pages for each request the pace lets
+    run, plus ``SPARE_PAGES``: it follows the pace, whatever the number of folders. A page counts as a
+    full one while it is on its way, then as the keys handed on from it until the consumer takes them.
+
+    Ordered, the consumer waits for one span (``head``), which may come after keys that fill the limit:
+    while the consumer has nothing left to take (``starved``), that span's reader goes on regardless.
+    What such a page holds is taken next, or left over from a span the consumer is inside until it is
+    back there, so these pages come to a page or two per span it is inside, and stop once the consumer
+    stops taking.
+    """
+
+    def __init__(self) -> None:
+        self.pace: Pace | None = None
+        self.per_request = READ_AHEAD
+        self.listed = 0
+        self.taken = 0
+        # Pages asked for and not yet arrived, and requests waiting for room.
+        self.asked = 0
+        self.waiting = 0
+        self.head: object | None = None
+        self.starved = False
+        self._changed: anyio.Event | None = None
+
+    @property
+    def limit(self) -> int:
+        """The keys that may be listed ahead of the consumer, pages on their way counted as full."""
+        level = self.pace.level if self.pace is not None else 1
+        return (self.per_request * level + SPARE_PAGES) * PAGE_KEYS
+
+    def room(self) -> bool:
+        """Whether a page more fits."""
+        return self.listed - self.taken + (self.asked + 1) * PAGE_KEYS <= self.limit
+
+    async def ask(self, head: object | None = None) -> None:
+        """Wait until a page more fits, or until the starved consumer waits for ``head`` (the span the
+        page goes to); then count the page as on its way."""
+        while not self.room() and not (self.starved and head is not None and head is self.head):
+            self._changed = self._changed or anyio.Event()
+            self.waiting += 1
+            try:
+                await self._changed.wait()
+            finally:
+                self.waiting -= 1
+        self.asked += 1
+
+    def arrived(self) -> None:
+        """A page asked for is back (or failed): what counts now is the keys handed on from it."""
+        self.asked -= 1
+        self._wake()
+
+    def hand_on(self, keys: int) -> None:
+        """``keys`` are handed on towards the consumer. Called in the same step as their page's
+        ``arrived``, with no await in between, so that no page is ever counted neither way."""
+        self.listed += keys
+
+    def take(self, keys: int) -> None:
+        """The consumer took ``keys``."""
+        self.taken += keys
+        self._wake()
+
+    def lead(self, head: object) -> None:
+        """The ordered walk waits for ``head`` now."""
+        self.head = head
+        self._wake()
+
+    def starve(self, starved: bool) -> None:
+        """The consumer has taken everything handed on and waits for more (or no longer does)."""
+        self.starved = starved
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
+
+
+class Reader(Protocol):
+    """How a walk sends its page requests: ``Pace.run``, each page first waiting for room (``Gate``)."""
+
+    async def run(self, request: Request) -> ListPage: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """One reader's way to the pace: a page is asked for once it fits in the read-ahead."""
+
+    pace: Pace
+    budget: ReadAhead
+    # The span the reader's next page goes to, ordered: the consumer may be waiting for it.
+    head: Callable[[], object | None] = lambda: None
+
+    async def run(self, request: Request) -> ListPage:
+        await self.budget.ask(self.head())
+        try:
+            return await self.pace.run(request)
+        finally:
+            self.budget.arrived()
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +251,7 @@ def _under(folders: list[str] | tuple[str, ...], key: str) -> bool:
 
 
 async def _folders_page(
-    ctx: S3Context, parent: str, folders: list[str] | tuple[str, ...], pace: Pace, token: str | None
+    ctx: S3Context, parent: str, folders: list[str] | tuple[str, ...], reader: Reader, token: str | None
 ) -> tuple[ListPage, list[ObjectInfo], bool]:
     """One page without a delimiter over whole ``folders`` (sorted, under ``parent``), from their start or
     from ``token``: the page, its keys under the folders, and whether the folders are done.
@@ -143,7 +260,7 @@ async def _folders_page(
     elsewhere) are left out.
     """
     after, upto = folders[0][:-1] + _BELOW, folders[-1][:-1] + _ABOVE
-    page = await pace.run(
+    page = await reader.run(
         partial(fetch_page, ctx, parent, delimiter=None, start_after=None if token else after, token=token)
     )
     inside = [info for info in page.objects if info.key <= upto]
@@ -151,14 +268,14 @@ async def _folders_page(
     return page, objects, page.next_token is None or len(inside) < len(page.objects)
 
 
-async def walk_chain(ctx: S3Context, parent: str, folders: list[str], pace: Pace, *, emit: Emit) -> None:
+async def walk_chain(ctx: S3Context, parent: str, folders: list[str], reader: Reader, *, emit: Emit) -> None:
     """List whole ``folders`` (sorted, all under ``parent``) page after page without a delimiter.
 
     For a server that serves one request at a time: full pages, the fewest requests.
     """
     token: str | None = None
     while True:
-        page, objects, done = await _folders_page(ctx, parent, folders, pace, token)
+        page, objects, done = await _folders_page(ctx, parent, folders, reader, token)
         await emit([*objects])
         if done:
             return
@@ -169,14 +286,14 @@ def _name(entry: ObjectInfo | Span) -> str:
     return entry.key if isinstance(entry, ObjectInfo) else entry.prefix
 
 
-async def walk_group(ctx: S3Context, span: Span, pace: Pace, *, emit: Emit) -> None:
+async def walk_group(ctx: S3Context, span: Span, reader: Reader, *, emit: Emit) -> None:
     """List a group of common prefixes without a delimiter, handing their objects to ``emit``.
 
     The objects directly at the parent's level that fall between the group's bounds are the parent's
     (its delimited page listed them) and are left out. A truncated page ends the group: the child it
     stopped in resumes as a span of its own, the children after it are grouped again.
     """
-    page, objects, done = await _folders_page(ctx, span.prefix, span.children, pace, None)
+    page, objects, done = await _folders_page(ctx, span.prefix, span.children, reader, None)
     if done:
         await emit([*objects])
         return
@@ -186,14 +303,14 @@ async def walk_group(ctx: S3Context, span: Span, pace: Pace, *, emit: Emit) -> N
     await emit([*objects, *current, *_grouped(rest, span)])
 
 
-async def walk_span(ctx: S3Context, span: Span, pace: Pace, *, emit: Emit) -> None:
+async def walk_span(ctx: S3Context, span: Span, reader: Reader, *, emit: Emit) -> None:
     """List ``span`` page by page, handing each page's entries in key order to ``emit``.
 
     A truncated page whose rest can be cut (``split_points``) ends this span: the rest is handed out as
     ranges, the first resuming from the page's continuation token.
     """
     if span.children:
-        await walk_group(ctx, span, pace, emit=emit)
+        await walk_group(ctx, span, reader, emit=emit)
         return
     token = span.token
     after = span.after
@@ -202,7 +319,7 @@ async def walk_span(ctx: S3Context, span: Span, pace: Pace, *, emit: Emit) -> No
     # level is listed from its start instead, dropping what ``after`` already covered.
     deep = after if after is not None and DELIMITER in after[len(span.prefix) :] else None
     while True:
-        page = await pace.run(
+        page = await reader.run(
             partial(
                 fetch_page,
                 ctx,
@@ -246,8 +363,9 @@ async def walk_span(ctx: S3Context, span: Span, pace: Pace, *, emit: Emit) -> No
 
 
 async def _list_unordered(
-    ctx: S3Context, root: Span, pace: Pace, out: MemoryObjectSendStream[list[ObjectInfo]]
+    ctx: S3Context, root: Span, pace: Pace, budget: ReadAhead, out: MemoryObjectSendStream[list[ObjectInfo]]
 ) -> None:
+    reader = Gate(pace, budget)
     spans_in, spans_out = anyio.create_memory_object_stream[Span](math.inf)
     outstanding = 1
     spans_in.send_nowait(root)
@@ -264,6 +382,7 @@ async def _list_unordered(
                 spans_in.send_nowait(entry)
             else:
                 objects.append(entry)
+        budget.hand_on(len(objects))
         hire()
         if objects:
             await out.send(objects)
@@ -291,9 +410,9 @@ async def _list_unordered(
             if found and taken:
                 # The server serves about one request at a time: the folders waiting to be listed go out
                 # as one run of full pages, not a request (or more) each.
-                await walk_chain(ctx, found[0], sorted([*found[1], *more]), pace, emit=emit)
+                await walk_chain(ctx, found[0], sorted([*found[1], *more]), reader, emit=emit)
             else:
-                await walk_span(ctx, span, pace, emit=emit)
+                await walk_span(ctx, span, reader, emit=emit)
             outstanding -= 1 + taken
             if outstanding == 0:
                 spans_in.close()
@@ -325,7 +444,9 @@ class _Node:
         self.send, self.receive = anyio.create_memory_object_stream[list[ObjectInfo | _Node]](1)
 
 
-async def _list_ordered(ctx: S3Context, root: Span, pace: Pace, out: MemoryObjectSendStream[list[ObjectInfo]]) -> None:
+async def _list_ordered(
+    ctx: S3Context, root: Span, pace: Pace, budget: ReadAhead, out: MemoryObjectSendStream[list[ObjectInfo]]
+) -> None:
     # Spans started ahead of the consumer, each holding at most two pages until the walk reaches it: up to
     # twice the requests the pace lets run, so that spans not needed yet are still waiting, to be chained,
     # when the server turns out busy.
@@ -334,6 +455,7 @@ async def _list_ordered(ctx: S3Context, root: Span, pace: Pace, out: MemoryObjec
     async def run(node: _Node) -> None:
         async def emit(entries: list[ObjectInfo | Span]) -> None:
             converted: list[ObjectInfo | _Node] = []
+            keys = 0
             for entry in entries:
                 if isinstance(entry, Span):
                     child = _Node(entry)
@@ -341,10 +463,12 @@ async def _list_ordered(ctx: S3Context, root: Span, pace: Pace, out: MemoryObjec
                     converted.append(child)
                 else:
                     converted.append(entry)
+                    keys += 1
+            budget.hand_on(keys)
             await node.send.send(converted)
 
         with node.send:
-            await walk_span(ctx, node.span, pace, emit=emit)
+            await walk_span(ctx, node.span, Gate(pace, budget, lambda: node), emit=emit)
 
     async def run_chain(parent: str, chain: list[tuple[_Node, tuple[str, ...]]]) -> None:
         """Nodes of whole folders under ``parent`` (with their folders, in key order) as one run of full
@@ -354,6 +478,8 @@ async def _list_ordered(ctx: S3Context, root: Span, pace: Pace, out: MemoryObjec
         owners = [(folder, index) for index, (_, folders) in enumerate(chain) for folder in folders]
         folders = [folder for folder, _ in owners]
         closed = 0
+        # The next page goes on from the first node not closed: the consumer may be waiting for that one.
+        reader = Gate(pace, budget, lambda: nodes[closed] if closed < len(nodes) else None)
 
         async def close_before(index: int) -> None:
             nonlocal closed
@@ -364,7 +490,8 @@ async def _list_ordered(ctx: S3Context, root: Span, pace: Pace, out: MemoryObjec
         try:
             token: str | None = None
             while True:
-                page, objects, done = await _folders_page(ctx, parent, folders, pace, token)
+                page, objects, done = await _folders_page(ctx, parent, folders, reader, token)
+                budget.hand_on(len(objects))
                 for owner, run_objects in itertools.groupby(
                     objects, key=lambda info: owners[bisect.bisect_right(folders, info.key) - 1][1]
                 ):
@@ -412,6 +539,7 @@ async def _list_ordered(ctx: S3Context, root: Span, pace: Pace, out: MemoryObjec
             nonlocal ahead
             if not node.started:
                 start(node)
+            budget.lead(node)
             with node.receive:
                 async for entries in node.receive:
                     batch: list[ObjectInfo] = []
@@ -421,6 +549,7 @@ async def _list_ordered(ctx: S3Context, root: Span, pace: Pace, out: MemoryObjec
                                 await out.send(batch)
                                 batch = []
                             await drain(entry)
+                            budget.lead(node)
                         else:
                             batch.append(entry)
                     if batch:
@@ -432,7 +561,7 @@ async def _list_ordered(ctx: S3Context, root: Span, pace: Pace, out: MemoryObjec
         await drain(_Node(root))
 
 
-Producer = Callable[[MemoryObjectSendStream[list[ObjectInfo]]], Awaitable[None]]
+Producer = Callable[[MemoryObjectSendStream[list[ObjectInfo]], ReadAhead], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -440,11 +569,13 @@ class _Failed:
     error: Exception
 
 
-async def _produce(producer: Producer, send: MemoryObjectSendStream[list[ObjectInfo] | _Failed]) -> None:
+async def _produce(
+    producer: Producer, send: MemoryObjectSendStream[list[ObjectInfo] | _Failed], budget: ReadAhead
+) -> None:
     """Run the listing, handing its failure to the consumer as the stream's last item."""
     with send:
         try:
-            await producer(send)
+            await producer(send, budget)
         except anyio.BrokenResourceError:
             return  # the consumer has gone
         except Exception as exc:
@@ -463,6 +594,7 @@ class ObjectListing:
 
     def __init__(self, producer: Producer) -> None:
         self._producer = producer
+        self._budget = ReadAhead()
         self._receive: MemoryObjectReceiveStream[list[ObjectInfo] | _Failed] | None = None
         self._batch: list[ObjectInfo] = []
         self._index = 0
@@ -472,7 +604,8 @@ class ObjectListing:
     def _stream(self) -> MemoryObjectSendStream[list[ObjectInfo] | _Failed]:
         if self._receive is not None:
             raise RuntimeError("this listing has already started")
-        send, self._receive = anyio.create_memory_object_stream[list[ObjectInfo] | _Failed](OUTPUT_PAGES)
+        # Unbounded in items: what it holds counts in the read-ahead, which bounds it.
+        send, self._receive = anyio.create_memory_object_stream[list[ObjectInfo] | _Failed](math.inf)
         return send
 
     async def __aenter__(self) -> Self:
@@ -480,7 +613,7 @@ class ObjectListing:
         group = anyio.create_task_group()
         await group.__aenter__()
         self._group = group
-        group.start_soon(_produce, self._producer, send)
+        group.start_soon(_produce, self._producer, send, self._budget)
         return self
 
     async def __aexit__(
@@ -512,18 +645,30 @@ class ObjectListing:
         if self._receive is None:
             # Not inside ``async with``: the producer's only reference to us is the stream, so dropping
             # the listing lets ``__del__`` cancel it.
-            self._task = asyncio.get_running_loop().create_task(_produce(self._producer, self._stream()))
+            self._task = asyncio.get_running_loop().create_task(_produce(self._producer, self._stream(), self._budget))
         assert self._receive is not None
+        starved = self._receive.statistics().current_buffer_used == 0
+        if starved:
+            self._budget.starve(True)
         try:
             item = await self._receive.receive()
         except (anyio.EndOfStream, anyio.ClosedResourceError):
             self._close()
             raise StopAsyncIteration from None
+        finally:
+            if starved:
+                self._budget.starve(False)
         if isinstance(item, _Failed):
             self._close()
             raise item.error
+        self._budget.take(len(item))
         self._batch, self._index = item, 1
         return item[0]
+
+    @property
+    def read_ahead(self) -> int:
+        """Keys listed and not yet yielded: what the listing holds in memory."""
+        return self._budget.listed - self._budget.taken + len(self._batch) - self._index
 
     async def aclose(self) -> None:
         """Stop the listing: close the stream and cancel what is still running."""
@@ -570,7 +715,12 @@ def _group_size(prefix: str, keys: list[str]) -> int:
 
 
 async def _list(
-    ctx: S3Context, prefix: str, concurrency: int, ordered: bool, out: MemoryObjectSendStream[list[ObjectInfo]]
+    ctx: S3Context,
+    prefix: str,
+    concurrency: int,
+    ordered: bool,
+    out: MemoryObjectSendStream[list[ObjectInfo]],
+    budget: ReadAhead,
 ) -> None:
     # Two pages without a delimiter first, as a sequential listing would: one is the whole of most
     # folders, two the whole of many more, where fanning out would take a request per common prefix.
@@ -583,6 +733,7 @@ async def _list(
         alone.append((len(page.objects), seconds))
         if page.objects:
             keys += [info.key for info in page.objects]
+            budget.hand_on(len(page.objects))
             await out.send(page.objects)
         token = page.next_token
         if token is None:
@@ -590,14 +741,22 @@ async def _list(
     if concurrency == 1:
         # Nothing to overlap: the fewest requests win, i.e. full pages without a delimiter, in key order.
         while token is not None:
-            page = await fetch_page(ctx, prefix, delimiter=None, token=token)
+            await budget.ask()
+            try:
+                page = await fetch_page(ctx, prefix, delimiter=None, token=token)
+            finally:
+                budget.arrived()
             if page.objects:
+                budget.hand_on(len(page.objects))
                 await out.send(page.objects)
             token = page.next_token
         return
     engine = _list_ordered if ordered else _list_unordered
     root = Span(prefix, after=keys[-1], group=_group_size(prefix, keys))
-    await engine(ctx, root, Pace(concurrency, alone), out)
+    budget.pace = Pace(concurrency, alone)
+    if ordered:
+        budget.per_request = ORDERED_READ_AHEAD
+    await engine(ctx, root, budget.pace, budget, out)
 
 
 def list_objects(ctx: S3Context, prefix: str, *, concurrency: int, ordered: bool) -> ObjectListing:

@@ -129,7 +129,9 @@ def upload_result(bucket: str, key: str, response: dict[str, Any], *, size: int,
         key=key,
         etag=strip_etag(response.get("ETag")) or "",
         size=size,
-        version_id=response.get("VersionId"),
+        # An unversioned bucket has no version to name: S3 sends none for a PUT, while a completed
+        # multipart upload can report the string "null"; both read as None.
+        version_id=response.get("VersionId") if response.get("VersionId") != "null" else None,
         checksum=checksum_from_response(response),
         parts=parts,
     )

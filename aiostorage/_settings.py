@@ -86,7 +86,8 @@ class StoreSettings(BaseSettings):
                 f"{'.'.join(str(part) for part in error['loc']) or 'settings'}: {error['msg']}"
                 for error in exc.errors()
             )
-            raise ConfigError(f"invalid StoreSettings: {problems}") from exc
+            # Not chained: pydantic's error echoes the input, which may hold a secret key or token.
+            raise ConfigError(f"invalid StoreSettings: {problems}") from None
 
     @field_validator("part_size", "multipart_threshold")
     @classmethod

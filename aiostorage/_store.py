@@ -37,25 +37,14 @@ from ._validate import (
     check_prefix,
     guess_content_type,
 )
-from .transfer.bulk import (
-    BulkProgress,
-    BulkResult,
-    Job,
-    check_direction,
-    describe_source,
-    keep_remote_mtimes,
-    normalise_prefix,
-    plan_sync,
-    remove_files,
-    run_bulk,
-    source_size,
-)
+from .transfer.bulk import BulkItem, BulkProgress, BulkResult, Job, describe_source, run_bulk, source_size
 from .transfer.copy import MAX_SINGLE_COPY, copy_object
 from .transfer.download import download_object
 from .transfer.lean import LeanClient, get_lean, lean_supported
 from .transfer.listing import ObjectListing, list_level, list_objects
 from .transfer.sources import UploadSource
 from .transfer.stream import ObjectStream
+from .transfer.sync import check_direction, keep_remote_mtimes, normalise_prefix, plan_sync, remove_files
 from .transfer.upload import put_object, upload
 
 __all__ = ["AsyncS3Store"]
@@ -447,7 +436,11 @@ class AsyncS3Store:
         """Download every ``(key, dest)`` pair atomically, under one budget of ``concurrency`` requests.
 
         A key may be given as the ``ObjectInfo`` a listing returned: its size then counts in the
-        progress totals. Failures are reported per item, as with ``upload_many``.
+        progress totals. Failures are reported per item, as with ``upload_many``. A destination with a
+        ``..`` part is refused (that item's ``InvalidArgument``, nothing sent): a key such as
+        ``photos/../../x`` joined to a folder would otherwise land outside it. Resolve the path first if
+        you mean a parent folder; to download a prefix into a folder, ``sync(direction="down")`` maps keys
+        safely.
         """
         entries = [(entry, Path(dest)) for entry, dest in pairs]
         chosen_part_size = check_part_size(part_size if part_size is not None else self.part_size)
@@ -459,6 +452,13 @@ class AsyncS3Store:
             size = entry.size if isinstance(entry, ObjectInfo) else None
 
             async def run(budgeted: S3Context, item_progress: Callable[[TransferProgress], None]) -> DownloadResult:
+                if ".." in dest.parts:
+                    raise InvalidArgument(
+                        f"refused {dest}: a '..' part would let the key s3://{ctx.bucket}/{key} land outside"
+                        " the folder meant; resolve the path first to mean a parent folder",
+                        bucket=ctx.bucket,
+                        key=key,
+                    )
                 return await download_object(
                     budgeted,
                     key,
@@ -546,21 +546,30 @@ class AsyncS3Store:
         part_size: int | None = None,
         progress: Callable[[BulkProgress], None] | None = None,
         fail_fast: bool = False,
+        follow_symlinks: bool = True,
     ) -> BulkResult:
         """Make the objects under ``prefix`` like ``local_dir`` (``"up"``) or the folder like them (``"down"``).
 
         Only what differs is transferred: a missing side, a different size, a different MD5 for files up
         to 16 MiB against single-part ETags, else a newer modification time on the source side (a
         download sets the file's mtime to the object's). ``delete=True`` removes what the source side
-        lacks. Objects whose keys would land outside ``local_dir`` (``..``) are never downloaded.
-        The result lists transfers as items, and ``skipped`` (unchanged) and ``deleted`` paths.
+        lacks, and only when every item succeeded: nothing is deleted after any failure.
+
+        Every file or folder the walk of ``local_dir`` cannot read is a failed item (a ``StorageError``
+        naming the path, the ``OSError`` as its cause), and so is every key refused going down: one whose
+        path parts are empty, ``.`` or ``..`` (it would land outside ``local_dir``, or on another key's
+        file), that ends in ``/`` but holds data, or that other keys use as a folder. Empty ``.../``
+        folder markers are passed over. Symbolic links are followed (files and folders, a link back to a
+        folder above it reported as a loop); ``follow_symlinks=False`` skips every link. Going up,
+        ``local_dir`` must be a folder (``InvalidArgument`` before any request otherwise).
+        The result lists transfers and failures as items, and ``skipped`` (unchanged) and ``deleted``.
         """
         way = check_direction(direction)
         folder = Path(local_dir)
         root = normalise_prefix(check_prefix(prefix))
         limit = self._concurrency(concurrency)
         async with self.list(root, concurrency=limit) as listing:
-            plan = await plan_sync(listing, folder, root, way)
+            plan = await plan_sync(listing, folder, root, way, bucket=self.bucket, follow_symlinks=follow_symlinks)
         if way == "up":
             result = await self.upload_many(
                 [(path, key) for _, _, key, path in plan.transfers],
@@ -575,14 +584,15 @@ class AsyncS3Store:
                 remote, concurrency=limit, part_size=part_size, progress=progress, fail_fast=fail_fast
             )
             await anyio.to_thread.run_sync(keep_remote_mtimes, result.items, remote)
-        deleted: list[str] = []
-        if delete and result.ok:
+        items: builtins.list[BulkItem] = [*result.items, *plan.failures]
+        deleted: builtins.list[str] = []
+        if delete and all(item.ok for item in items):
             if way == "up":
                 removal = await self.delete_many(plan.extra)
                 deleted = [f"s3://{self.bucket}/{key}" for key in removal.deleted]
             else:
                 deleted = await anyio.to_thread.run_sync(remove_files, plan.extra)
-        return BulkResult(items=result.items, skipped=plan.unchanged, deleted=deleted)
+        return BulkResult(items=items, skipped=plan.unchanged, deleted=deleted)
 
     # Listing
 

@@ -52,7 +52,9 @@ from ._models import DeleteResult, ObjectInfo, TransferProgress
 from ._settings import StoreSettings
 from ._store import DELETE_BATCH, AsyncS3Store
 from ._tasks import task_group
-from .transfer.bulk import BulkProgress, BulkResult, LocalFile, local_path_for, normalise_prefix, scan_folder
+from .transfer.bulk import BulkProgress, BulkResult
+from .transfer.localtree import scan_tree
+from .transfer.sync import normalise_prefix, plan_download, scan_failures
 
 __all__ = ["S3Url", "main", "parse_s3_url"]
 
@@ -406,10 +408,6 @@ def _report(result: BulkResult, verb: str) -> int:
     return 0
 
 
-def _relative(file: LocalFile) -> str:
-    return file.relative
-
-
 def _join(prefix: str, name: str) -> str:
     return f"{prefix}{name}" if not prefix or prefix.endswith("/") else f"{prefix}/{name}"
 
@@ -419,8 +417,9 @@ def _join(prefix: str, name: str) -> str:
 @click.argument("dst")
 @click.option("-r", "--recursive", is_flag=True, help="Copy a folder or every object under a prefix.")
 @click.option("--concurrency", type=int, default=None, help="Requests in flight (default: settings).")
+@click.option("--no-follow-symlinks", is_flag=True, help="With -r: skip symbolic links instead of following them.")
 @_command
-async def cp(src: str, dst: str, recursive: bool, concurrency: int | None) -> int:
+async def cp(src: str, dst: str, recursive: bool, concurrency: int | None, no_follow_symlinks: bool) -> int:
     """Copy local -> s3://, s3:// -> local, or s3:// -> s3:// (server-side)."""
     source, target = parse_s3_url(src), parse_s3_url(dst)
     settings = StoreSettings()
@@ -431,10 +430,13 @@ async def cp(src: str, dst: str, recursive: bool, concurrency: int | None) -> in
             async with AsyncS3Store(target.bucket, settings=settings) as store:
                 local = Path(src)
                 if recursive:
-                    files = await anyio.to_thread.run_sync(scan_folder, local)
-                    pairs = [(file.path, _join(target.key, file.relative)) for file in sorted(files, key=_relative)]
+                    scan = await anyio.to_thread.run_sync(
+                        lambda: scan_tree(local, follow_symlinks=not no_follow_symlinks)
+                    )
+                    pairs = [(file.path, _join(target.key, file.relative)) for file in scan.files]
                     result = await store.upload_many(pairs, concurrency=concurrency, progress=_bulk_bar(bars, "upload"))
-                    return _report(result, "upload")
+                    unread = scan_failures(scan, "up", bucket=target.bucket, prefix=normalise_prefix(target.key))
+                    return _report(BulkResult(items=[*result.items, *unread]), "upload")
                 if await anyio.Path(local).is_dir():
                     raise InvalidArgument(f"{src} is a folder: use cp -r to copy it")
                 key = target.key if target.key and not target.key.endswith("/") else _join(target.key, local.name)
@@ -449,16 +451,12 @@ async def cp(src: str, dst: str, recursive: bool, concurrency: int | None) -> in
                 if recursive:
                     # A prefix names a folder: s3://b/data means data/..., never database/...
                     prefix = normalise_prefix(source.key)
-                    pairs_down = []
-                    async for info in store.list(prefix):
-                        path = local_path_for(local, info.key[len(prefix) :])
-                        if path is None:  # a folder marker, or a key that would escape the destination
-                            _say("skipped:", "yellow", f"s3://{source.bucket}/{info.key}")
-                            continue
-                        pairs_down.append((info, path))
+                    listed = [info async for info in store.list(prefix)]
+                    plan = plan_download(listed, local, prefix, bucket=source.bucket)
                     result = await store.download_many(
-                        pairs_down, concurrency=concurrency, progress=_bulk_bar(bars, "download")
+                        plan.pairs, concurrency=concurrency, progress=_bulk_bar(bars, "download")
                     )
+                    result = BulkResult(items=[*result.items, *plan.refused])
                     return _report(result, "download")
                 path = local / PurePosixPath(source.key).name if dst.endswith("/") or local.is_dir() else local
                 await store.download(source.key, path, concurrency=concurrency, progress=_single_bar(bars, source.key))
@@ -490,8 +488,9 @@ async def cp(src: str, dst: str, recursive: bool, concurrency: int | None) -> in
 @click.argument("dst")
 @click.option("--delete", is_flag=True, help="Delete what the source side does not have.")
 @click.option("--concurrency", type=int, default=None, help="Requests in flight (default: settings).")
+@click.option("--no-follow-symlinks", is_flag=True, help="Skip symbolic links instead of following them.")
 @_command
-async def sync(src: str, dst: str, delete: bool, concurrency: int | None) -> int:
+async def sync(src: str, dst: str, delete: bool, concurrency: int | None, no_follow_symlinks: bool) -> int:
     """Make DST like SRC, transferring only what differs (local folder <-> s3://bucket/prefix)."""
     source, target = parse_s3_url(src), parse_s3_url(dst)
     if (source is None) == (target is None):
@@ -509,6 +508,7 @@ async def sync(src: str, dst: str, delete: bool, concurrency: int | None) -> int
                 delete=delete,
                 concurrency=concurrency,
                 progress=_bulk_bar(bars, "sync"),
+                follow_symlinks=not no_follow_symlinks,
             )
     code = _report(result, "upload" if direction == "up" else "download")
     click.echo(f"{len(result.skipped)} unchanged")
@@ -549,13 +549,24 @@ async def ls(url: str, recursive: bool, long_format: bool) -> int:
 @click.option("--queue-url", default=None, help="The queue to follow (default: AWS_SQS_QUEUE_URL).")
 @click.option("--ack/--no-ack", default=True, show_default=True, help="Delete each message once printed.")
 @click.option("--limit", type=int, default=None, help="Stop after this many records.")
+@click.option(
+    "--wait-time",
+    type=click.IntRange(0, 20),
+    default=20,
+    show_default=True,
+    help="Seconds each long poll waits for messages; stopping waits for the poll in flight.",
+)
 @_command
-async def events(queue_url: str | None, ack: bool, limit: int | None) -> int:
-    """Follow the queue and print each S3 event record as one JSON line, until Ctrl-C or SIGTERM (exit 0)."""
+async def events(queue_url: str | None, ack: bool, limit: int | None, wait_time: int) -> int:
+    """Follow the queue and print each S3 event record as one JSON line, until Ctrl-C or SIGTERM (exit 0).
+
+    Stopping (a signal, or --limit reached) lets the long poll in flight finish, up to --wait-time
+    seconds, and returns what it took to the queue at once; a second signal stops without waiting.
+    """
     from .events import S3EventPoller
 
     printed = 0
-    async with S3EventPoller(queue_url, settings=StoreSettings()) as poller:
+    async with S3EventPoller(queue_url, settings=StoreSettings(), wait_time=wait_time) as poller:
         loop = asyncio.get_running_loop()
         # A second signal stops waiting for the long poll in flight; its messages come back later.
         _stop_on_signal(lambda again: loop.create_task(poller.stop(now=again)))

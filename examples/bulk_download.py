@@ -21,9 +21,10 @@ from pathlib import Path
 
 from bulk_common import bucket_store, progress_bar, report, run
 from rich.console import Console
+from rich.markup import escape
 
 from aiostorage import AsyncS3Store, ObjectInfo
-from aiostorage.transfer.bulk import local_path_for
+from aiostorage.transfer.sync import plan_download
 
 MiB = 1024 * 1024
 
@@ -38,18 +39,15 @@ async def seed(store: AsyncS3Store, prefix: str) -> None:
 
 async def download_prefix(store: AsyncS3Store, dest: Path, prefix: str, concurrency: int, console: Console) -> int:
     listed: list[ObjectInfo] = [info async for info in store.list(prefix)]
-    pairs: list[tuple[ObjectInfo, Path]] = []
-    for info in listed:
-        target = local_path_for(dest, info.key.removeprefix(prefix))
-        if target is None:
-            console.print(f"[yellow]skipped[/yellow] {info.key}: it would land outside {dest}")
-        else:
-            pairs.append((info, target))
+    # Keys map to files below dest only when they can: one with a "..", "." or empty part is refused.
+    plan = plan_download(listed, dest, prefix, bucket=store.bucket)
+    for item in plan.refused:
+        console.print(f"[yellow]refused[/yellow] {escape(str(item.error))}")
     with progress_bar(console, "download", "objects") as show:
-        result = await store.download_many(pairs, concurrency=concurrency, progress=show)
-    done = f"downloaded {len(result.succeeded)} of {len(pairs)} objects"
+        result = await store.download_many(plan.pairs, concurrency=concurrency, progress=show)
+    done = f"downloaded {len(result.succeeded)} of {len(plan.pairs)} objects"
     report(console, result, done, f"from s3://{store.bucket}/{prefix} to {dest}")
-    return 0 if result.ok and len(pairs) == len(listed) else 1
+    return 0 if result.ok and not plan.refused else 1
 
 
 async def main(args: argparse.Namespace) -> int:

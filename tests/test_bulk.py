@@ -194,7 +194,8 @@ async def test_sync_down_never_writes_outside_the_folder(store: AsyncS3Store, s3
     s3.put_object(Bucket=store.bucket, Key="p/../escape.txt", Body=b"evil")
     s3.put_object(Bucket=store.bucket, Key="p/fine.txt", Body=b"ok")
     result = await store.sync(tmp_path / "inside", "p", direction="down")
-    assert [item.destination for item in result.items] == [str(tmp_path / "inside" / "fine.txt")]
+    assert [item.destination for item in result.succeeded] == [str(tmp_path / "inside" / "fine.txt")]
+    assert [item.source for item in result.failed] == [f"s3://{store.bucket}/p/../escape.txt"]
     assert not (tmp_path / "escape.txt").exists()
 
 

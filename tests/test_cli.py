@@ -247,7 +247,7 @@ EVENT = {
 def test_events_prints_typed_records(settings: StoreSettings, sqs: Any) -> None:
     queue_url = sqs.create_queue(QueueName="cli-events")["QueueUrl"]
     sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(EVENT))
-    followed = cli(settings, "events", "--queue-url", queue_url, "--limit", "1")
+    followed = cli(settings, "events", "--queue-url", queue_url, "--limit", "1", "--wait-time", "1")
     assert followed.returncode == 0, followed.stderr
     record = json.loads(followed.stdout.splitlines()[0])
     assert record["key"] == "uploads/my clip.mp4" and record["event_name"] == "ObjectCreated:Put"
@@ -262,9 +262,9 @@ def test_cp_recursive_download_stays_inside_the_destination(
     s3.put_object(Bucket=bucket, Key="database/other.txt", Body=b"not under data/")
     dest = tmp_path / "a" / "dest"
     result = cli(settings, "cp", "-r", f"s3://{bucket}/data", str(dest))
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # a refused key is a failure, named on its line
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()) == ["a/dest/ok.txt"]
-    assert "skipped" in result.stderr
+    assert f"refused s3://{bucket}/data/../../escaped.txt" in result.stderr
 
 
 def test_rm_recursive_deletes_under_the_prefix_only(settings: StoreSettings, s3: Any, bucket: str) -> None:

@@ -1,4 +1,4 @@
-"""Many objects under one concurrency budget: upload_many, download_many, sync.
+"""Many objects under one concurrency budget: upload_many, download_many, copy_many and sync's transfers.
 
 Every request of every item (a small file's PUT, a large file's parts) draws from one budget of
 ``concurrency`` requests, so a 5 GiB file and 10,000 small ones share the same limit; at most
@@ -8,28 +8,19 @@ Every request of every item (a small file's PUT, a large file's parts) draws fro
 
 from __future__ import annotations
 
-import hashlib
 import os
-from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path, PurePosixPath
-from typing import Literal
 
 import anyio
 from pydantic import BaseModel, ConfigDict
 
 from .._context import S3Context
-from .._exceptions import InvalidArgument, StorageError
-from .._models import DownloadResult, ObjectInfo, TransferProgress, UploadResult
+from .._exceptions import StorageError
+from .._models import DownloadResult, TransferProgress, UploadResult
 from .._tasks import task_group
 
-__all__ = ["BulkItem", "BulkProgress", "BulkResult", "Direction", "plan_sync", "run_bulk"]
-
-Direction = Literal["up", "down"]
-
-# Files up to this size are compared by MD5 against a single-part ETag; larger ones by size and mtime.
-MD5_COMPARE_LIMIT = 16 * 1024 * 1024
+__all__ = ["BulkItem", "BulkProgress", "BulkResult", "Job", "describe_source", "run_bulk", "source_size"]
 
 
 class BulkItem(BaseModel):
@@ -180,135 +171,3 @@ def describe_source(source: object) -> str:
     if isinstance(source, bytes | bytearray | memoryview):
         return f"<{len(source)} bytes>"
     return f"<{type(source).__name__}>"
-
-
-# sync
-
-
-@dataclass(frozen=True, slots=True)
-class LocalFile:
-    path: Path
-    relative: str  # posix path below the synced folder
-    size: int
-    mtime: float
-
-
-def scan_folder(folder: Path) -> list[LocalFile]:
-    """Every regular file below ``folder`` (blocking: run it in a thread)."""
-    files: list[LocalFile] = []
-    for root, _dirs, names in os.walk(folder):
-        for name in names:
-            path = Path(root, name)
-            stat = path.stat()
-            relative = path.relative_to(folder).as_posix()
-            files.append(LocalFile(path, relative, stat.st_size, stat.st_mtime))
-    return files
-
-
-def local_path_for(folder: Path, relative_key: str) -> Path | None:
-    """Where an object lands below ``folder``, or ``None`` if its key would escape it or name no file."""
-    parts = PurePosixPath(relative_key).parts
-    if not parts or relative_key.endswith("/") or any(part in ("..", ".") for part in parts) or parts[0] == "/":
-        return None
-    return folder.joinpath(*parts)
-
-
-def _md5(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with path.open("rb") as file:
-        while chunk := file.read(1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _timestamp(value: datetime | None) -> float:
-    return value.timestamp() if value is not None else 0.0
-
-
-def differs(local: LocalFile, remote: ObjectInfo, direction: Direction) -> bool:
-    """Whether the file and the object differ: size, then MD5 for single-part ETags, else the newer side.
-
-    Blocking (it may hash the file): run it in a thread.
-    """
-    if local.size != remote.size:
-        return True
-    if "-" not in remote.etag and len(remote.etag) == 32 and local.size <= MD5_COMPARE_LIMIT:
-        return _md5(local.path) != remote.etag
-    if direction == "up":
-        return local.mtime > _timestamp(remote.last_modified)
-    return _timestamp(remote.last_modified) > local.mtime
-
-
-@dataclass(frozen=True, slots=True)
-class SyncPlan:
-    """What a sync does: transfer these pairs, skip those unchanged, delete the extra ones."""
-
-    transfers: list[tuple[LocalFile | None, ObjectInfo | None, str, Path]]  # local, remote, key, path
-    unchanged: list[str]
-    extra: list[str]  # keys (up) or local paths (down) absent on the source side
-
-
-async def plan_sync(listing: AsyncIterable[ObjectInfo], folder: Path, prefix: str, direction: Direction) -> SyncPlan:
-    """Compare the folder with the objects under ``prefix`` as ``listing`` yields them."""
-    local_files = await anyio.to_thread.run_sync(scan_folder, folder)
-    remote: dict[str, ObjectInfo] = {}
-    async for info in listing:
-        remote[info.key] = info
-    by_relative = {file.relative: file for file in local_files}
-    transfers: list[tuple[LocalFile | None, ObjectInfo | None, str, Path]] = []
-    unchanged: list[str] = []
-    if direction == "up":
-        for file in local_files:
-            key = prefix + file.relative
-            existing = remote.get(key)
-            if existing is None or await anyio.to_thread.run_sync(differs, file, existing, direction):
-                transfers.append((file, existing, key, file.path))
-            else:
-                unchanged.append(key)
-        extra = sorted(set(remote) - {prefix + file.relative for file in local_files})
-        return SyncPlan(transfers, unchanged, extra)
-    wanted: set[str] = set()
-    for key, info in sorted(remote.items()):
-        path = local_path_for(folder, key[len(prefix) :])
-        if path is None:
-            continue
-        relative = path.relative_to(folder).as_posix()
-        wanted.add(relative)
-        local = by_relative.get(relative)
-        if local is None or await anyio.to_thread.run_sync(differs, local, info, direction):
-            transfers.append((local, info, key, path))
-        else:
-            unchanged.append(key)
-    extra = sorted(str(file.path) for file in local_files if file.relative not in wanted)
-    return SyncPlan(transfers, unchanged, extra)
-
-
-def check_direction(direction: str) -> Direction:
-    if direction not in ("up", "down"):
-        raise InvalidArgument(f"direction must be 'up' or 'down', got {direction!r}")
-    return direction  # type: ignore[return-value]
-
-
-def normalise_prefix(prefix: str) -> str:
-    """A sync prefix names a folder: ``"backups"`` means ``"backups/"``; ``""`` is the whole bucket."""
-    return prefix if not prefix or prefix.endswith("/") else prefix + "/"
-
-
-def keep_remote_mtimes(items: Sequence[BulkItem], remote: Sequence[tuple[ObjectInfo, Path]]) -> None:
-    """Give each downloaded file its object's modification time, so the next sync sees them equal."""
-    for item, (info, path) in zip(items, remote, strict=True):
-        if item.ok and info.last_modified is not None:
-            stamp = info.last_modified.timestamp()
-            os.utime(path, (stamp, stamp))
-
-
-def remove_files(paths: Sequence[str]) -> list[str]:
-    """Delete local files a sync down found extra; the ones removed."""
-    removed: list[str] = []
-    for path in paths:
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            continue
-        removed.append(path)
-    return removed

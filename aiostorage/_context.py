@@ -13,7 +13,7 @@ from ._retry import Retrying
 from ._settings import StoreSettings
 
 if TYPE_CHECKING:
-    from .transfer.lean import LeanClient
+    from ._transport.direct import LeanClient
 
 __all__ = ["S3Context"]
 

@@ -13,7 +13,6 @@ from typing import Any, Self
 
 import anyio
 
-from ._client import create_client
 from ._context import S3Context
 from ._exceptions import ConfigError, InvalidArgument, ObjectChanged, ObjectNotFound, StorageError, map_errors
 from ._models import (
@@ -28,6 +27,8 @@ from ._models import (
 from ._retry import Retrying, allow_time_for
 from ._settings import StoreSettings
 from ._tasks import task_group
+from ._transport.direct import LeanClient, get_lean, lean_supported
+from ._transport.session import create_client
 from ._validate import (
     check_attributes,
     check_byte_range,
@@ -40,7 +41,6 @@ from ._validate import (
 from .transfer.bulk import BulkItem, BulkProgress, BulkResult, Job, describe_source, run_bulk, source_size
 from .transfer.copy import MAX_SINGLE_COPY, copy_object
 from .transfer.download import download_object
-from .transfer.lean import LeanClient, get_lean, lean_supported
 from .transfer.listing import ObjectListing, list_level, list_objects
 from .transfer.sources import UploadSource
 from .transfer.stream import ObjectStream

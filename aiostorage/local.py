@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 
-from ._client import create_client
 from ._exceptions import ConfigError, InvalidArgument, map_errors
 from ._settings import StoreSettings
+from ._transport.session import create_client
 
 if TYPE_CHECKING:
     from werkzeug.serving import ThreadedWSGIServer

@@ -17,7 +17,7 @@ from aiostorage import (
     ObjectNotFound,
     StoreSettings,
 )
-from aiostorage.transfer.lean import LEAN_MAX
+from aiostorage._transport.direct import LEAN_MAX
 from tests.conftest import RequestCounter, WireCounter
 
 MiB = 1024 * 1024

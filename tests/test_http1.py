@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import aiohttp
 import pytest
 
-from aiostorage._http1 import OriginPool, ResponseTooLarge
+from aiostorage._transport.http1 import OriginPool, ResponseTooLarge
 
 Answer = tuple[list[bytes], bool]  # the pieces to write, and whether to close the connection after them
 Script = Callable[[int, bytes], Answer | None]

@@ -28,8 +28,8 @@ from aiostorage import (
     StoreSettings,
     TransferProgress,
 )
-from aiostorage.transfer.lean import LEAN_MAX
-from aiostorage.transfer.sigv4 import canonical_query, sign
+from aiostorage._transport.direct import LEAN_MAX
+from aiostorage._transport.signer import canonical_query, sign
 from tests.conftest import RequestCounter, WireCounter, serving, unique_name
 
 

@@ -12,9 +12,9 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.s3.models import s3_backends
 
 from aiostorage import AsyncS3Store, BucketNotFound, InvalidArgument, ObjectInfo, StoreSettings
+from aiostorage._transport.pages import KeysNeedEncoding, ListPage, _read_tree, _scan, parse_list_page
 from aiostorage.transfer.keyspace import split_points
 from aiostorage.transfer.listing import PAGE_KEYS, Span, _folders, _group_size
-from aiostorage.transfer.listpage import KeysNeedEncoding, ListPage, _read_tree, _scan, parse_list_page
 from aiostorage.transfer.pace import Pace, _pauses
 from benchmarks.simulator import Simulator, simulator_in_thread
 from tests.conftest import ODD_KEYS, WireCounter, free_port, unique_name

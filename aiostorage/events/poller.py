@@ -27,11 +27,11 @@ from typing import Any, Literal, Self
 import anyio
 from anyio.abc import TaskGroup
 
-from .._client import create_client
 from .._exceptions import AccessDenied, ConfigError, InvalidArgument, StorageError
 from .._retry import Retrying
 from .._settings import StoreSettings
 from .._tasks import task_group
+from .._transport.session import create_client
 from .models import S3EventRecord
 from .parse import parse_s3_event
 

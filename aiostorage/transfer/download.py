@@ -26,8 +26,8 @@ from .._exceptions import IntegrityError, StorageError
 from .._models import DownloadResult, TransferProgress
 from .._settings import MiB
 from .._tasks import task_group
+from .._transport.direct import LEAN_MAX
 from .checksum import bytes_checksum, file_checksum, supported
-from .lean import LEAN_MAX
 from .ranged import Checksum, ObjectVersion, RangeReader, Sink
 
 __all__ = ["CLEANUP_DEADLINE", "WRITE_SIZE", "download_object"]

@@ -50,8 +50,8 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from .._context import S3Context
 from .._models import ObjectInfo
 from .._tasks import first_error, task_group
+from .._transport.pages import ListPage, fetch_page
 from .keyspace import split_points
-from .listpage import ListPage, fetch_page
 from .pace import Pace
 
 __all__ = ["DELIMITER", "ObjectListing", "Span", "list_level", "list_objects"]

@@ -31,7 +31,7 @@ from typing import Any
 
 import anyio
 
-from .listpage import ListPage
+from .._transport.pages import ListPage
 
 __all__ = ["GROWTH", "STEP", "VOTES", "Pace"]
 

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from .._context import S3Context
 from .._exceptions import IntegrityError, ObjectChanged, error_code
 from .._models import CHECKSUM_FIELDS, strip_etag
-from .lean import CONTENT_RANGE, LEAN_MAX, LeanClient
+from .._transport.direct import CONTENT_RANGE, LEAN_MAX, LeanClient
 
 __all__ = ["Checksum", "ObjectVersion", "RangeReader", "Sink"]
 

@@ -19,10 +19,10 @@ from .._exceptions import InvalidArgument
 from .._models import TransferProgress, UploadResult, upload_result
 from .._settings import MAX_PARTS
 from .._tasks import task_group
-from .lean import put_lean
+from .._transport.direct import put_lean
+from .._transport.payload import hash_payload, prepare_client, request_args, signs_payload, small_bytes
 from .multipart import open_multipart
 from .parts import MAX_OBJECT_SIZE, PartSizer
-from .payload import hash_payload, prepare_client, request_args, signs_payload, small_bytes
 from .sources import Part, PartReader, UploadSource, open_source
 
 __all__ = ["ProgressCallback", "put_object", "upload"]

@@ -27,7 +27,7 @@ import botocore.auth
 from zlib_ng import zlib_ng
 
 from .._exceptions import StorageError
-from .sources import RANGE_CHUNK, FileRange, Part
+from ..transfer.sources import RANGE_CHUNK, FileRange, Part
 
 __all__ = [
     "PartBody",

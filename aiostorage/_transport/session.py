@@ -20,9 +20,9 @@ from botocore.httpsession import create_urllib3_context
 from botocore.loaders import Loader, create_loader
 from yarl import URL
 
-from ._exceptions import ConfigError
-from ._http1 import OriginPool, PlainResponse, ResponseTooLarge
-from ._settings import StoreSettings
+from .._exceptions import ConfigError
+from .._settings import StoreSettings
+from .http1 import OriginPool, PlainResponse, ResponseTooLarge
 
 __all__ = ["HTTPSession", "PlainResponse", "create_client"]
 

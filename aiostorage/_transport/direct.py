@@ -33,11 +33,11 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from botocore.exceptions import ClientError, NoCredentialsError, ResponseStreamingError
 from zlib_ng import zlib_ng
 
-from .._client import HTTPSession
 from .._context import S3Context
 from .._exceptions import error_code
-from .._http1 import PlainResponse, ResponseTooLarge
-from .sigv4 import canonical_query, sign
+from .http1 import PlainResponse, ResponseTooLarge
+from .session import HTTPSession
+from .signer import canonical_query, sign
 
 __all__ = ["CONTENT_RANGE", "LEAN_MAX", "LIST_MAX", "LeanClient", "get_lean", "lean_supported", "put_lean"]
 

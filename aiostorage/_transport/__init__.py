@@ -1,0 +1,1 @@
+"""How requests reach S3 below the engines."""

@@ -1,9 +1,10 @@
 """AWS Signature Version 4 for one S3 request with a signed payload: headers in, headers out.
 
-botocore's signer works on ``AWSRequest`` objects whose headers are ``email.message`` based: ~0.3 ms
-of CPU a request, more than the rest of a small PUT. This is the same algorithm on plain strings.
-It signs ``host``, ``content-type``, ``content-md5`` and every ``x-amz-*`` header, which is what S3
-requires; ``tests/test_lean.py`` checks the result against botocore's ``S3SigV4Auth``.
+botocore's signer works on ``AWSRequest`` objects whose headers are ``email.message`` based, costly for
+a small request; this is the same algorithm on plain strings. Like botocore, it signs every header it
+is given except the few a proxy or the HTTP layer may change (``User-Agent``, ``Expect``,
+``Transfer-Encoding``, ``X-Amzn-Trace-Id``), so a ``Range`` or ``If-Match`` cannot be altered in transit
+either; ``tests/test_signer.py`` checks generated requests against botocore's ``S3SigV4Auth``.
 """
 
 from __future__ import annotations
@@ -11,20 +12,30 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import datetime
-from functools import lru_cache
 from urllib.parse import quote
 
 __all__ = ["canonical_query", "sign"]
 
 _ALGORITHM = "AWS4-HMAC-SHA256"
-_SIGNED_PLAIN = frozenset({"host", "content-type", "content-md5"})
+# botocore's SIGNED_HEADERS_BLACKLIST.
+_UNSIGNED = frozenset({"expect", "transfer-encoding", "user-agent", "x-amzn-trace-id"})
 
 
-@lru_cache(maxsize=16)
+# The newest signing key and what it was derived from. One entry only: credentials rotated away (an
+# expired session's secret) are dropped at the next signature instead of staying alive in a cache.
+_newest: tuple[tuple[str, str, str, str], bytes] | None = None
+
+
 def _signing_key(secret: str, day: str, region: str, service: str) -> bytes:
+    global _newest
+    scope = (secret, day, region, service)
+    newest = _newest
+    if newest is not None and newest[0] == scope:
+        return newest[1]
     key = ("AWS4" + secret).encode()
     for part in (day, region, service, "aws4_request"):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    _newest = (scope, key)
     return key
 
 
@@ -62,7 +73,7 @@ def sign(
     signed.update({"host": host, "x-amz-date": stamp, "x-amz-content-sha256": payload_sha256})
     if token:
         signed["x-amz-security-token"] = token
-    names = sorted(name for name in signed if name in _SIGNED_PLAIN or name.startswith("x-amz-"))
+    names = sorted(name for name in signed if name not in _UNSIGNED)
     canonical_headers = "".join(f"{name}:{' '.join(signed[name].split())}\n" for name in names)
     signed_names = ";".join(names)
     canonical = "\n".join((method, path, query, canonical_headers, signed_names, payload_sha256))

@@ -1,19 +1,17 @@
-"""What the transfer engines need from a store: its client, bucket, settings and request runner."""
+"""What the transfer engines need from a store: its transport, settings and request runner."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import anyio
 
 from ._models import ObjectInfo, object_info_from_head
 from ._retry import Retrying
 from ._settings import StoreSettings
-
-if TYPE_CHECKING:
-    from ._transport.direct import LeanClient
+from ._transport import Transport
 
 __all__ = ["S3Context"]
 
@@ -26,15 +24,21 @@ class S3Context:
 
     ``budget``, when set, is a limit of requests in flight shared by everything done through this
     context (a bulk transfer's objects and their parts), on top of the store's connection limit.
-    ``lean``, when set, sends small PutObjects and GetObjects without botocore's pipeline (``transfer/lean.py``).
     """
 
-    client: Any
-    bucket: str
+    transport: Transport
     settings: StoreSettings
     retrying: Retrying
     budget: anyio.CapacityLimiter | None = None
-    lean: LeanClient | None = None
+
+    @property
+    def client(self) -> Any:
+        """The aiobotocore S3 client, for the requests botocore makes."""
+        return self.transport.client
+
+    @property
+    def bucket(self) -> str:
+        return self.transport.bucket
 
     def with_budget(self, budget: anyio.CapacityLimiter) -> S3Context:
         """This context, with every request also drawing from ``budget``."""

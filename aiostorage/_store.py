@@ -27,8 +27,7 @@ from ._models import (
 from ._retry import Retrying, allow_time_for
 from ._settings import StoreSettings
 from ._tasks import task_group
-from ._transport.direct import LeanClient, get_lean, lean_supported
-from ._transport.session import create_client
+from ._transport import Transport, create_client
 from ._validate import (
     check_attributes,
     check_byte_range,
@@ -42,6 +41,7 @@ from .transfer.bulk import BulkItem, BulkProgress, BulkResult, Job, describe_sou
 from .transfer.copy import MAX_SINGLE_COPY, copy_object
 from .transfer.download import download_object
 from .transfer.listing import ObjectListing, list_level, list_objects
+from .transfer.ranged import get_small
 from .transfer.sources import UploadSource
 from .transfer.stream import ObjectStream
 from .transfer.sync import check_direction, keep_remote_mtimes, normalise_prefix, plan_sync, remove_files
@@ -80,7 +80,7 @@ class AsyncS3Store:
         )
         self.part_size = check_part_size(part_size if part_size is not None else self.settings.part_size)
         self._stack: AsyncExitStack | None = None
-        self._ctx: S3Context | None = None
+        self._open_ctx: S3Context | None = None
         # One-request calls wait here before building their request (see ``put_bytes``).
         self._admission = asyncio.Semaphore(self.concurrency)
 
@@ -102,8 +102,7 @@ class AsyncS3Store:
         # A semaphore binds to the event loop it first waits on: a store reopened under another loop
         # (a second ``asyncio.run``) gets a fresh one.
         self._admission = asyncio.Semaphore(self.concurrency)
-        lean = LeanClient(client, self.bucket) if lean_supported(client, self.bucket) else None
-        self._ctx = S3Context(client=client, bucket=self.bucket, settings=self.settings, retrying=retrying, lean=lean)
+        self._open_ctx = S3Context(transport=Transport(client, self.bucket), settings=self.settings, retrying=retrying)
         return self
 
     async def __aexit__(
@@ -113,21 +112,21 @@ class AsyncS3Store:
 
     async def aclose(self) -> None:
         """Close the client and its connections; the store cannot be used afterwards."""
-        stack, self._stack, self._ctx = self._stack, None, None
+        stack, self._stack, self._open_ctx = self._stack, None, None
         if stack is not None:
             await stack.aclose()
 
     @property
-    def ctx(self) -> S3Context:
-        """The open client, bucket and request runner; raises ``StorageError`` outside ``async with``."""
-        if self._ctx is None:
+    def _ctx(self) -> S3Context:
+        """The open transport and request runner; raises ``StorageError`` outside ``async with``."""
+        if self._open_ctx is None:
             raise StorageError("AsyncS3Store is not open: use it inside `async with AsyncS3Store(...)`")
-        return self._ctx
+        return self._open_ctx
 
     @property
     def client(self) -> Any:
         """The underlying aiobotocore S3 client, for what the store does not cover."""
-        return self.ctx.client
+        return self._ctx.client
 
     # Objects
 
@@ -149,14 +148,14 @@ class AsyncS3Store:
         # without waiting behind every other call's half-built request (and the garbage collector's passes
         # over them).
         async with self._admission:
-            return await put_object(self.ctx, key, memoryview(data).cast("B"), attributes=attributes)
+            return await put_object(self._ctx, key, memoryview(data).cast("B"), attributes=attributes)
 
     async def get_bytes(
         self, key: str, *, version_id: str | None = None, byte_range: tuple[int, int] | None = None
     ) -> bytes:
         """The object's bytes, or the inclusive ``byte_range=(first, last)`` of them.
 
-        Up to 1 MiB (an object, or a range) comes on the lean path in one request; a larger object's
+        Up to 1 MiB (an object, or a range) comes on the direct path in one request; a larger object's
         first MiB does too, and botocore fetches the rest, pinned to the same ETag.
         """
         check_key(key)
@@ -167,16 +166,15 @@ class AsyncS3Store:
     async def _get_bytes(
         self, key: str, version_id: str | None, byte_range: tuple[int, int] | None, range_header: str | None
     ) -> bytes:
-        ctx = self.ctx
+        ctx = self._ctx
         extra: dict[str, Any] = {}
         if version_id:
             extra["VersionId"] = version_id
         if range_header:
             extra["Range"] = range_header
         start = b""
-        lean = ctx.lean
-        if lean is not None and lean.usable and not version_id:
-            got = await get_lean(ctx, lean, key, byte_range)
+        if ctx.transport.direct and not version_id:
+            got = await get_small(ctx, key, byte_range)
             if got is not None:
                 start, rest = got
                 if rest is None:
@@ -198,7 +196,7 @@ class AsyncS3Store:
     async def head(self, key: str, *, version_id: str | None = None) -> ObjectInfo:
         """Size, ETag, dates, content type and metadata; raises ``ObjectNotFound``."""
         check_key(key)
-        return await self.ctx.head(key, version_id=version_id)
+        return await self._ctx.head(key, version_id=version_id)
 
     async def exists(self, key: str) -> bool:
         """Whether ``key`` exists (a HEAD request)."""
@@ -211,7 +209,7 @@ class AsyncS3Store:
     async def delete(self, key: str) -> None:
         """Delete ``key``; deleting a missing key is not an error."""
         check_key(key)
-        ctx = self.ctx
+        ctx = self._ctx
 
         async def attempt() -> None:
             await ctx.client.delete_object(Bucket=ctx.bucket, Key=key)
@@ -221,7 +219,7 @@ class AsyncS3Store:
     async def delete_many(self, keys: Iterable[str]) -> DeleteResult:
         """Delete many keys in batches of 1,000 sent in parallel; S3's per-key errors are reported."""
         unique = list(dict.fromkeys(check_key(key) for key in keys))
-        ctx = self.ctx
+        ctx = self._ctx
         deleted: list[str] = []
         errors: list[DeleteError] = []
 
@@ -265,9 +263,9 @@ class AsyncS3Store:
         check_positive("multipart_threshold", multipart_threshold)
         chosen_part_size = check_part_size(part_size if part_size is not None else self.part_size)
         source_bucket = src_bucket or self.bucket
-        source = await self.ctx.head(src_key, bucket=source_bucket)
+        source = await self._ctx.head(src_key, bucket=source_bucket)
         return await copy_object(
-            self.ctx,
+            self._ctx,
             source,
             source_bucket,
             dst_key,
@@ -299,7 +297,7 @@ class AsyncS3Store:
         check_key(key)
         chosen_part_size = check_part_size(part_size if part_size is not None else self.part_size)
         return await upload(
-            self.ctx,
+            self._ctx,
             source,
             key,
             attributes=self._attributes(key, content_type, metadata),
@@ -338,7 +336,7 @@ class AsyncS3Store:
         if not path.name:
             raise InvalidArgument(f"dest must name a file, got {dest!r}")
         return await download_object(
-            self.ctx,
+            self._ctx,
             key,
             path,
             version_id=version_id,
@@ -368,7 +366,7 @@ class AsyncS3Store:
         check_key(key)
         check_byte_range(byte_range)
         return ObjectStream(
-            self.ctx,
+            self._ctx,
             key,
             version_id=version_id,
             byte_range=byte_range,
@@ -398,7 +396,7 @@ class AsyncS3Store:
         chosen_part_size = check_part_size(part_size if part_size is not None else self.part_size)
         limit = self._concurrency(concurrency)
         sizes = await anyio.to_thread.run_sync(lambda: [source_size(source) for source, _ in items])
-        ctx = self.ctx
+        ctx = self._ctx
         # One pool of part buffers for every item: memory stays within about concurrency parts in all.
         part_slots = anyio.Semaphore(limit)
 
@@ -445,7 +443,7 @@ class AsyncS3Store:
         entries = [(entry, Path(dest)) for entry, dest in pairs]
         chosen_part_size = check_part_size(part_size if part_size is not None else self.part_size)
         limit = self._concurrency(concurrency)
-        ctx = self.ctx
+        ctx = self._ctx
 
         def job(entry: str | ObjectInfo, dest: Path) -> Job:
             key = check_key(entry.key if isinstance(entry, ObjectInfo) else entry)
@@ -499,7 +497,7 @@ class AsyncS3Store:
         entries = [(entry, check_key(dst_key)) for entry, dst_key in pairs]
         chosen_part_size = check_part_size(part_size if part_size is not None else self.part_size)
         limit = self._concurrency(concurrency)
-        ctx = self.ctx
+        ctx = self._ctx
 
         def job(entry: str | ObjectInfo, dst_key: str) -> Job:
             listed = entry if isinstance(entry, ObjectInfo) else None
@@ -607,7 +605,7 @@ class AsyncS3Store:
         ``break`` must cancel the outstanding requests before the next line runs.
         """
         check_prefix(prefix)
-        return list_objects(self.ctx, prefix, concurrency=self._concurrency(concurrency), ordered=ordered)
+        return list_objects(self._ctx, prefix, concurrency=self._concurrency(concurrency), ordered=ordered)
 
     async def list_prefixes(self, prefix: str = "", delimiter: str = "/") -> builtins.list[str]:
         """The common prefixes one level below ``prefix`` (``"a/b/"`` for keys ``a/b/...``), sorted."""
@@ -621,7 +619,7 @@ class AsyncS3Store:
         check_prefix(prefix)
         if not isinstance(delimiter, str) or not delimiter:
             raise InvalidArgument(f"delimiter must be a non-empty str, got {delimiter!r}")
-        return await list_level(self.ctx, prefix, delimiter)
+        return await list_level(self._ctx, prefix, delimiter)
 
     # Presigned requests (signed locally, no request is sent)
 
@@ -657,7 +655,7 @@ class AsyncS3Store:
         if content_type:
             fields["Content-Type"] = content_type
             conditions.append({"Content-Type": content_type})
-        ctx = self.ctx
+        ctx = self._ctx
         with map_errors("PresignPost", bucket=ctx.bucket, key=key):
             response = await ctx.client.generate_presigned_post(
                 Bucket=ctx.bucket, Key=key, Fields=fields, Conditions=conditions, ExpiresIn=expires_in
@@ -666,7 +664,7 @@ class AsyncS3Store:
 
     async def _presign(self, method: str, params: dict[str, Any], expires_in: int) -> str:
         self._check_expiry(expires_in)
-        ctx = self.ctx
+        ctx = self._ctx
         with map_errors(f"Presign {method}", bucket=ctx.bucket, key=params.get("Key")):
             url: str = await ctx.client.generate_presigned_url(
                 method, Params={"Bucket": ctx.bucket, **params}, ExpiresIn=expires_in

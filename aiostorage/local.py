@@ -22,7 +22,7 @@ import anyio
 
 from ._exceptions import ConfigError, InvalidArgument, map_errors
 from ._settings import StoreSettings
-from ._transport.session import create_client
+from ._transport import create_client
 
 if TYPE_CHECKING:
     from werkzeug.serving import ThreadedWSGIServer

@@ -34,7 +34,7 @@ from typing import Any
 import anyio
 
 from aiostorage import S3EventPoller, S3EventRecord, StoreSettings, parse_s3_event
-from aiostorage._transport.session import create_client
+from aiostorage._transport import create_client
 
 from .servers import _wait_until_answering, child_process, free_port
 

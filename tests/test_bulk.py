@@ -17,7 +17,7 @@ from aiostorage import (
     ObjectNotFound,
     StoreSettings,
 )
-from aiostorage._transport.direct import LEAN_MAX
+from aiostorage._transport import DIRECT_MAX
 from tests.conftest import RequestCounter, WireCounter
 
 MiB = 1024 * 1024
@@ -57,12 +57,12 @@ async def test_listed_small_objects_download_in_one_get_each(
 ) -> None:
     """A listing's size says the object fits one part: asked for whole, its checksum comes with it (no HEAD).
 
-    Up to LEAN_MAX the GET is a lean one (botocore never sees it); above, botocore sends it.
+    Up to DIRECT_MAX the GET is a lean one (botocore never sees it); above, botocore sends it.
     """
     counter, settings = wire
     bodies = {f"listed/{n}.bin": os.urandom(1000 + n) for n in range(5)}
     bodies["listed/empty.bin"] = b""
-    bodies["listed/larger.bin"] = os.urandom(LEAN_MAX + 10)
+    bodies["listed/larger.bin"] = os.urandom(DIRECT_MAX + 10)
     async with AsyncS3Store(bucket, settings=settings) as store:
         await asyncio.gather(*(store.put_bytes(key, data) for key, data in bodies.items()))
         infos = [info async for info in store.list("listed/")]

@@ -28,7 +28,7 @@ from aiostorage import (
     StoreSettings,
     TransferProgress,
 )
-from aiostorage._transport.direct import LEAN_MAX
+from aiostorage._transport import DIRECT_MAX
 from aiostorage._transport.signer import canonical_query, sign
 from tests.conftest import RequestCounter, WireCounter, serving, unique_name
 
@@ -212,7 +212,7 @@ async def test_lean_requests_through_a_proxy_are_relayed(
 ) -> None:
     """With a proxy configured, lean PUTs and GETs go through it (on aiohttp), signed for the real origin."""
     proxy = WireCounter()  # no upstream: a forward proxy
-    body = os.urandom(LEAN_MAX - 1)  # a GET answer that arrives in many reads
+    body = os.urandom(DIRECT_MAX - 1)  # a GET answer that arrives in many reads
     s3.put_object(Bucket=store.bucket, Key="via/listed.bin", Body=body, ChecksumAlgorithm="CRC32")
     listed = s3.head_object(Bucket=store.bucket, Key="via/listed.bin")
     info = ObjectInfo(key="via/listed.bin", size=len(body), etag=listed["ETag"].strip('"'))
@@ -238,7 +238,7 @@ async def test_lean_requests_through_a_proxy_are_relayed(
 async def test_small_uploads_of_every_source_take_the_lean_path(
     store: AsyncS3Store, s3: Any, tmp_path: Path, wire: tuple[WireCounter, StoreSettings]
 ) -> None:
-    """A small file, stream or buffer is one lean PUT; past LEAN_MAX, botocore sends it."""
+    """A small file, stream or buffer is one lean PUT; past DIRECT_MAX, botocore sends it."""
     small = os.urandom(300 * 1024)  # above the size hashed inline: read and hashed as a file range would be
     path = tmp_path / "small.json"
     path.write_bytes(small)
@@ -262,7 +262,7 @@ async def test_small_uploads_of_every_source_take_the_lean_path(
     wire_counter, through_wire = wire
     async with AsyncS3Store(store.bucket, settings=through_wire) as counted:
         botocore_counter = RequestCounter(counted.client)
-        await counted.upload(os.urandom(LEAN_MAX + 1), "from/larger.bin")
+        await counted.upload(os.urandom(DIRECT_MAX + 1), "from/larger.bin")
     assert [sent.split()[0] for sent in botocore_counter.sent] == ["PUT"]
     assert wire_counter.sent == [f"PUT /{store.bucket}/from/larger.bin"]
 
@@ -300,11 +300,11 @@ async def test_lean_get_checks_the_checksum_it_asked_for(tmp_path: Path, good: b
 
 
 async def test_a_stale_listing_is_handled(store: AsyncS3Store, s3: Any, tmp_path: Path) -> None:
-    """Listed small, since grown past LEAN_MAX (botocore takes over) or deleted (that item fails alone)."""
+    """Listed small, since grown past DIRECT_MAX (botocore takes over) or deleted (that item fails alone)."""
     for key in ("grows.bin", "goes.bin", "stays.bin"):
         await store.put_bytes(key, key.encode())
     infos = [info async for info in store.list()]
-    grown = os.urandom(LEAN_MAX + 100)
+    grown = os.urandom(DIRECT_MAX + 100)
     s3.put_object(Bucket=store.bucket, Key="grows.bin", Body=grown)
     s3.delete_object(Bucket=store.bucket, Key="goes.bin")
     result = await store.download_many([(info, tmp_path / info.key) for info in infos], fsync=False)
@@ -315,8 +315,8 @@ async def test_a_stale_listing_is_handled(store: AsyncS3Store, s3: Any, tmp_path
 
 
 async def test_get_bytes_on_the_lean_path(store: AsyncS3Store, s3: Any) -> None:
-    """Up to LEAN_MAX in one lean GET; past it, the first MiB lean and the rest from botocore, pinned."""
-    small, large = os.urandom(10_000), os.urandom(LEAN_MAX + 5_000)
+    """Up to DIRECT_MAX in one lean GET; past it, the first MiB lean and the rest from botocore, pinned."""
+    small, large = os.urandom(10_000), os.urandom(DIRECT_MAX + 5_000)
     s3.put_object(Bucket=store.bucket, Key="small.bin", Body=small)
     s3.put_object(Bucket=store.bucket, Key="large.bin", Body=large)
     s3.put_object(Bucket=store.bucket, Key="empty.bin", Body=b"")
@@ -337,8 +337,8 @@ async def test_get_bytes_on_the_lean_path(store: AsyncS3Store, s3: Any) -> None:
     [rest] = counter.sent
     assert rest.startswith("GET ") and "large.bin" in rest
     etag = s3.head_object(Bucket=store.bucket, Key="large.bin")["ETag"]
-    assert sent_headers[0]["Range"] == f"bytes={LEAN_MAX}-" and sent_headers[0]["If-Match"] == etag
-    assert await store.get_bytes("large.bin", byte_range=(0, LEAN_MAX)) == large[: LEAN_MAX + 1]
-    assert len(counter.sent) == 2  # a range over LEAN_MAX is botocore's
+    assert sent_headers[0]["Range"] == f"bytes={DIRECT_MAX}-" and sent_headers[0]["If-Match"] == etag
+    assert await store.get_bytes("large.bin", byte_range=(0, DIRECT_MAX)) == large[: DIRECT_MAX + 1]
+    assert len(counter.sent) == 2  # a range over DIRECT_MAX is botocore's
     with pytest.raises(ObjectNotFound):
         await store.get_bytes("missing.bin")

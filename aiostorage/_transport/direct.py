@@ -1,23 +1,18 @@
-"""Lean PutObject, GetObject and ListObjectsV2: botocore's credentials and session, not its pipeline.
+"""Small PutObject, GetObject and ListObjectsV2 requests: botocore's credentials and session, not its pipeline.
 
-botocore spends ~2-3 ms of CPU on every request before any byte is sent: the endpoint rule set is
-evaluated afresh for every key (about a third of it), the user agent is rebuilt, the request passes
-through a dozen event hooks, and the answer's headers go through its parser (dates by ``dateutil``).
-For many small objects that CPU, not the network, sets the pace. This path resolves the bucket's URL
-once (through botocore, by presigning a probe URL: addressing style, region and custom endpoints are
-botocore's answer), then signs each request itself (``sigv4.py``; a PUT's payload SHA-256 always signed,
-over HTTP and HTTPS alike) and sends it through the client's own HTTP session (``send_plain``).
+Before it sends a byte, botocore's pipeline evaluates the endpoint rule set afresh for every key,
+rebuilds the user agent, passes the request through a dozen event hooks, and then parses the answer's
+headers (dates by ``dateutil``): for many small objects, and for listing pages, that CPU rather than
+the network sets the pace. ``DirectClient`` resolves the bucket's URL once, through botocore (by
+presigning a probe URL: addressing style, region and custom endpoints are botocore's answer), then
+signs each request itself (``signer.py``; a PUT's payload SHA-256 always signed, over HTTP and HTTPS
+alike) and sends it through the client's own HTTP session (``HTTPSession.send_direct``).
 
-A PUT carries a CRC32 checksum header for S3 to verify, as botocore would send it: every single-request
-upload of up to ``LEAN_MAX`` bytes takes this path (``put_bytes``, and ``upload`` of a small file or
-stream, so bulk uploads of many small files too). A GET reads at most ``LEAN_MAX`` bytes of answer: a
-whole object a listing said is that small (``download_many``, with ``x-amz-checksum-mode: ENABLED``; one
-that grew since goes back to botocore), or the first ``LEAN_MAX`` bytes of one (``get_bytes``). Listing
-pages come this way too (``listpage.py`` reads them): botocore's ~1.4 ms of CPU a request is a tenth of
-what a concurrent listing spends on a 1,000-key page. The
-bucket must be a plain name on a SigV4 client (no access point ARNs, no directory buckets, no Object
-Lambda), and a PUT's content type and metadata ASCII. A redirect to another region switches the path off
-for good: botocore follows it.
+A PUT carries a CRC32 checksum header for S3 to verify, as botocore would send it. A GET reads at most
+``DIRECT_MAX`` bytes of answer, a listing page at most ``LIST_MAX``. The bucket must be a plain name on
+a SigV4 client (no access point ARNs, no directory buckets, no Object Lambda), and a PUT's content type
+and metadata ASCII. A redirect to another region switches the direct path off for good: botocore
+follows it. So does a client whose internals are not what ``compat.py`` expects.
 """
 
 from __future__ import annotations
@@ -30,23 +25,21 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from botocore.exceptions import ClientError, NoCredentialsError, ResponseStreamingError
+from botocore.exceptions import ClientError, NoCredentialsError
 from zlib_ng import zlib_ng
 
-from .._context import S3Context
-from .._exceptions import error_code
-from .http1 import PlainResponse, ResponseTooLarge
+from . import compat
+from .http1 import Response, ResponseTooLarge
 from .session import HTTPSession
 from .signer import canonical_query, sign
 
-__all__ = ["CONTENT_RANGE", "LEAN_MAX", "LIST_MAX", "LeanClient", "get_lean", "lean_supported", "put_lean"]
+__all__ = ["DIRECT_MAX", "LIST_MAX", "DirectClient"]
 
 # Larger bodies are hashed off the event loop, sent from files with sendfile, or streamed to files as they
 # arrive: botocore's path.
-LEAN_MAX = 1024 * 1024
+DIRECT_MAX = 1024 * 1024
 # A page of 1,000 keys of S3's longest (1,024 bytes, three times that URL-encoded) stays below this.
 LIST_MAX = 8 * 1024 * 1024
-CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 # SHA-256 of the empty payload, which a GET signs.
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
@@ -59,12 +52,11 @@ _REDIRECT_CODES = frozenset({"PermanentRedirect", "AuthorizationHeaderMalformed"
 _ERROR_FIELD = re.compile(rb"<(Code|Message)>([^<]*)</\1>")
 
 
-class RedirectError(Exception):
-    """The bucket's URL is not one this path can use: botocore makes its requests (inside ``LeanClient``)."""
+class _Redirected(Exception):
+    """The bucket's URL is not one this path can use: botocore makes its requests."""
 
 
-def lean_supported(client: Any, bucket: str) -> bool:
-    """Whether this client and bucket can take the lean path."""
+def _supported(client: Any, bucket: str) -> bool:
     signature = getattr(client.meta.config, "signature_version", None)
     return (
         signature in (None, "s3v4", "v4")
@@ -73,27 +65,63 @@ def lean_supported(client: Any, bucket: str) -> bool:
     )
 
 
-class LeanClient:
-    """Signs and sends PutObject and GetObject requests for one bucket of one client."""
+class DirectClient:
+    """Signs and sends small PutObject, GetObject and ListObjectsV2 requests for one bucket of one client.
+
+    Each method is one attempt: retries, deadlines and the mapping of errors are the caller's. An error
+    answer raises ``ClientError``, as botocore would, so the caller treats both paths alike; None means
+    botocore should make the request.
+    """
 
     def __init__(self, client: Any, bucket: str) -> None:
         self._client = client
         self._bucket = bucket
-        self.usable = True
+        self.usable = _supported(client, bucket)
         self._base: tuple[str, str, str] | None = None
         self._resolving = asyncio.Lock()
+        # The name on the wire predates this module's: servers' logs and tests tell the two paths by it.
         self._user_agent = f"aiostorage/lean {client.meta.config.user_agent or ''}".strip()
 
-    def fits(self, size: int, attributes: dict[str, Any]) -> bool:
-        """Whether a body of ``size`` bytes with these attributes takes this path (still usable)."""
+    def takes(self, size: int, attributes: dict[str, Any]) -> bool:
+        """Whether a PUT of ``size`` bytes with these attributes (content type, metadata) goes this way."""
         metadata: dict[str, str] = attributes["Metadata"]
         plain = [attributes["ContentType"], *metadata, *metadata.values()]
-        return self.usable and size <= LEAN_MAX and all(map(str.isascii, plain))
+        return self.usable and size <= DIRECT_MAX and all(map(str.isascii, plain))
+
+    async def put(self, key: str, body: bytes, attributes: dict[str, Any]) -> dict[str, Any] | None:
+        """PUT ``body`` at ``key`` with a CRC32 checksum; the answer's ETag, VersionId and ChecksumCRC32."""
+        metadata: dict[str, str] = attributes["Metadata"]
+        checksum = base64.b64encode(zlib_ng.crc32(body).to_bytes(4, "big")).decode()
+        headers = {
+            "Content-Type": attributes["ContentType"],
+            **{f"x-amz-meta-{name}": value for name, value in metadata.items()},
+            "Content-Length": str(len(body)),
+            "x-amz-checksum-crc32": checksum,
+            "x-amz-sdk-checksum-algorithm": "CRC32",
+        }
+        response = await self._send("PUT", key, headers, body, hashlib.sha256(body).hexdigest(), "PutObject")
+        if response is None:
+            return None
+        return {
+            "ETag": response.headers.get("etag"),
+            "VersionId": response.headers.get("x-amz-version-id"),
+            "ChecksumCRC32": response.headers.get("x-amz-checksum-crc32"),
+        }
+
+    async def get(self, key: str, headers: dict[str, str]) -> Response | None:
+        """GET ``key`` with ``headers``; None as well when the answer is over ``DIRECT_MAX`` bytes."""
+        return await self._send("GET", key, headers, b"", _EMPTY_SHA256, "GetObject")
+
+    async def list_page(self, params: dict[str, str]) -> Response | None:
+        """A ListObjectsV2 page (``params`` by their query names: ``prefix``, ``delimiter``,
+        ``continuation-token``...); None as well when its body is over ``LIST_MAX`` bytes."""
+        query = canonical_query({"list-type": "2", **params})
+        return await self._send("GET", "", {}, b"", _EMPTY_SHA256, "ListObjectsV2", query=query, max_body=LIST_MAX)
 
     async def _bucket_url(self) -> tuple[str, str, str]:
         """(scheme, host, path prefix) of the bucket, as botocore resolves it."""
         if self._base is None:
-            # Once, not by each of the many PUTs that start together: presigning costs ~2 ms of CPU.
+            # Once, not by each of the many requests that start together: presigning is costly.
             async with self._resolving:
                 if self._base is None:
                     probe = "aiostorage-probe"
@@ -102,38 +130,17 @@ class LeanClient:
                     )
                     parts = urlsplit(url)
                     if not parts.path.endswith("/" + probe):
-                        raise RedirectError(f"unexpected presigned URL shape: {url}")
+                        raise _Redirected(f"unexpected presigned URL shape: {url}")
                     self._base = (parts.scheme, parts.netloc, parts.path[: -len(probe)])
         return self._base
 
-    async def put(self, key: str, body: bytes, headers: dict[str, str]) -> dict[str, str] | None:
-        """One attempt: PUT ``body`` at ``key``; the response headers (lower-case names) on success.
-
-        Raises ``ClientError`` for an error answer (so the retry loop and the error table treat it as
-        botocore's). None when botocore should make the request (see ``_send``).
-        """
-        checksum = base64.b64encode(zlib_ng.crc32(body).to_bytes(4, "big")).decode()
-        headers = {
-            **headers,
-            "Content-Length": str(len(body)),
-            "x-amz-checksum-crc32": checksum,
-            "x-amz-sdk-checksum-algorithm": "CRC32",
-        }
-        response = await self._send("PUT", key, headers, body, hashlib.sha256(body).hexdigest(), "PutObject")
-        return None if response is None else response.headers
-
-    async def get(self, key: str, headers: dict[str, str]) -> PlainResponse | None:
-        """One attempt: GET ``key`` with ``headers``, answered with at most ``LEAN_MAX`` bytes of body.
-
-        Raises as ``put`` does; None when botocore should make the request (see ``_send``).
-        """
-        return await self._send("GET", key, headers, b"", _EMPTY_SHA256, "GetObject")
-
-    async def list_page(self, params: dict[str, str]) -> PlainResponse | None:
-        """One attempt: a ListObjectsV2 page (``params`` by their query names: ``prefix``, ``delimiter``,
-        ``continuation-token``...); its body at most ``LIST_MAX`` bytes. Raises and returns as ``put``."""
-        query = canonical_query({"list-type": "2", **params})
-        return await self._send("GET", "", {}, b"", _EMPTY_SHA256, "ListObjectsV2", query=query, max_body=LIST_MAX)
+    def _internals(self) -> tuple[Any, HTTPSession]:
+        """The client's credentials and HTTP session; raises ``compat.UnknownShape``."""
+        credentials = compat.request_credentials(self._client)
+        session = compat.http_session(self._client)
+        if not isinstance(session, HTTPSession) or not session.sends_direct:
+            raise compat.UnknownShape("the client's HTTP session is not one of ours")
+        return credentials, session
 
     async def _send(
         self,
@@ -145,19 +152,21 @@ class LeanClient:
         operation: str,
         *,
         query: str = "",
-        max_body: int = LEAN_MAX,
-    ) -> PlainResponse | None:
-        """The exchange; None when botocore should make it: the bucket answered from elsewhere (this
-        client is then switched off for good), or the answer is over ``max_body`` bytes."""
-        client = self._client
+        max_body: int = DIRECT_MAX,
+    ) -> Response | None:
+        """The exchange; None when botocore should make it: the bucket answered from elsewhere or the
+        client is not what is expected (this client is then switched off for good), or the answer is
+        over ``max_body`` bytes."""
+        if not self.usable:
+            return None
         try:
+            credentials, session = self._internals()
             scheme, host, path = await self._bucket_url()
-        except RedirectError:
+        except (_Redirected, compat.UnknownShape):
             self.usable = False
             return None
         # The bucket itself (a listing) is ``/bucket`` path-style, ``/`` on its own host.
         path = path + quote(key, safe="/~") if key else path.rstrip("/") or "/"
-        credentials = client._request_signer._credentials
         if credentials is None:
             raise NoCredentialsError()
         frozen = await credentials.get_frozen_credentials()
@@ -170,14 +179,13 @@ class LeanClient:
             access_key=frozen.access_key,
             secret_key=frozen.secret_key,
             token=frozen.token,
-            region=client.meta.region_name,
+            region=self._client.meta.region_name,
             now=datetime.now(UTC),
             query=query,
         )
-        session: HTTPSession = client._endpoint.http_session
         url = urlunsplit((scheme, host, path, query, ""))
         try:
-            response = await session.send_plain(method, url, signed, body, max_body=max_body)
+            response = await session.send_direct(method, url, signed, body, max_body=max_body)
         except ResponseTooLarge:
             return None
         status = response.status
@@ -193,66 +201,3 @@ class LeanClient:
             "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": response.headers},
         }
         raise ClientError(error, operation)
-
-
-async def put_lean(
-    ctx: S3Context, lean: LeanClient, key: str, body: bytes, attributes: dict[str, Any]
-) -> dict[str, Any] | None:
-    """PutObject of ``body`` through ``lean``, with ``ctx``'s retries and budget; the response's fields.
-
-    None when the bucket answered from elsewhere: ``lean`` is then switched off, for botocore to take over.
-    """
-    metadata: dict[str, str] = attributes["Metadata"]
-    headers = {"Content-Type": attributes["ContentType"], **{f"x-amz-meta-{k}": v for k, v in metadata.items()}}
-
-    async def attempt() -> dict[str, Any] | None:
-        answer = await lean.put(key, body, headers)
-        if answer is None:
-            return None
-        return {
-            "ETag": answer.get("etag"),
-            "VersionId": answer.get("x-amz-version-id"),
-            "ChecksumCRC32": answer.get("x-amz-checksum-crc32"),
-        }
-
-    return await ctx.call("PutObject", attempt, key=key, payload_bytes=len(body))
-
-
-async def get_lean(
-    ctx: S3Context, lean: LeanClient, key: str, byte_range: tuple[int, int] | None
-) -> tuple[bytes, tuple[int, str] | None] | None:
-    """GetObject of ``key`` (or its inclusive ``byte_range``) on the lean path, with ``ctx``'s retries.
-
-    Asks for at most ``LEAN_MAX`` bytes: the whole object when it is no bigger, else its first
-    ``LEAN_MAX`` bytes, with where the rest starts and the ETag to pin the rest to. None when botocore
-    should make the request: a range over ``LEAN_MAX``, a redirect, a server that sent more than asked.
-    """
-    if byte_range is not None:
-        first, last = byte_range
-        if last - first + 1 > LEAN_MAX:
-            return None
-    else:
-        first, last = 0, LEAN_MAX - 1
-
-    async def attempt() -> tuple[bytes, tuple[int, str] | None] | None:
-        try:
-            answer = await lean.get(key, {"Range": f"bytes={first}-{last}"})
-        except ClientError as exc:
-            # S3 refuses any range of an empty object (416): the whole of it is no bytes.
-            if byte_range is None and error_code(exc) in {"InvalidRange", "416"}:
-                return b"", None
-            raise
-        if answer is None:
-            return None
-        body = answer.body
-        if answer.status != 206:  # the whole object, the range ignored
-            return (body if byte_range is None else body[first : last + 1]), None
-        match = CONTENT_RANGE.fullmatch(answer.headers.get("content-range", "").strip())
-        if match is None or int(match[1]) != first or len(body) != int(match[2]) - first + 1:
-            raise ResponseStreamingError(error=f"unexpected Content-Range {answer.headers.get('content-range')!r}")
-        end, total = int(match[2]), match[3]
-        if byte_range is not None or total == "*" or end + 1 >= int(total):
-            return body, None
-        return body, (end + 1, answer.headers.get("etag", ""))
-
-    return await ctx.call("GetObject", attempt, key=key, payload_bytes=last - first + 1)

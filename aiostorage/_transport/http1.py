@@ -1,12 +1,11 @@
-"""A lean HTTP/1.1 exchange for small requests whose body is already in memory.
+"""HTTP/1.1 exchanges for small requests whose body is already in memory, on kept-alive connections.
 
-aiohttp's ``ClientSession.request`` costs ~0.3 ms of CPU an exchange (request and response objects,
-tracing hooks, a task to write the body, cookie and redirect handling): for a 4 KiB PUT, more than the
-signing and hashing together, and with many small PUTs in flight on one event loop that CPU sets the
-pace. ``OriginPool`` writes a request in one go on a kept-alive connection and parses the answer in the
-protocol's callback: status line, headers, and a body framed by ``Content-Length``, chunked, or the end
-of the connection. There are no redirects, cookies or proxies here (``HTTPSession`` keeps aiohttp for
-those).
+aiohttp's ``ClientSession.request`` builds request and response objects, runs tracing hooks, starts a
+task to write the body and handles cookies and redirects for every exchange: with many small requests
+in flight on one event loop, that CPU sets the pace. ``OriginPool`` writes a request in one go on a
+kept-alive connection and parses the answer in the protocol's callback: status line, headers, and a
+body framed by ``Content-Length``, chunked, or the end of the connection. There are no redirects,
+cookies or proxies here (``HTTPSession`` keeps aiohttp for those).
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-__all__ = ["OriginPool", "PlainResponse", "ResponseTooLarge"]
+__all__ = ["OriginPool", "Response", "ResponseTooLarge"]
 
 MAX_HEAD = 64 * 1024
 # A connection idle this long may have been closed by the server (aiohttp's default keep-alive timeout).
@@ -27,8 +26,8 @@ IDLE_SECONDS = 15.0
 
 
 @dataclass(frozen=True, slots=True)
-class PlainResponse:
-    """An answer: status, headers (names in lower case, repeats joined with ", "), body."""
+class Response:
+    """An answer read whole: status, headers (names in lower case, repeats joined with ", "), body."""
 
     status: int
     headers: dict[str, str]
@@ -47,7 +46,7 @@ class _Connection(asyncio.Protocol):
         self.idle_since = 0.0
         self.reusable = False
         self._buffer = bytearray()
-        self._answer: asyncio.Future[PlainResponse] | None = None
+        self._answer: asyncio.Future[Response] | None = None
         self._head: tuple[int, dict[str, str]] | None = None
         self._got_bytes = False
         self._max_body = 0
@@ -65,7 +64,7 @@ class _Connection(asyncio.Protocol):
         """Whether any byte of the current answer has arrived (before that, a failure may be a stale connection)."""
         return self._got_bytes
 
-    def send(self, data: bytes, max_body: int) -> asyncio.Future[PlainResponse]:
+    def send(self, data: bytes, max_body: int) -> asyncio.Future[Response]:
         assert self.transport is not None and (self._answer is None or self._answer.done())
         self._max_body = max_body
         self._buffer.clear()
@@ -163,7 +162,7 @@ class _Connection(asyncio.Protocol):
             body, rest, keep_alive = bytes(buffer), b"", False
         assert self._answer is not None
         self.reusable = keep_alive and not rest and not eof
-        self._answer.set_result(PlainResponse(status, headers, body))
+        self._answer.set_result(Response(status, headers, body))
 
 
 def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
@@ -230,7 +229,7 @@ class OriginPool:
         self._idle: deque[_Connection] = deque()
         self._busy: set[_Connection] = set()
 
-    async def request(self, head: bytes, body: bytes, *, max_body: int) -> PlainResponse:
+    async def request(self, head: bytes, body: bytes, *, max_body: int) -> Response:
         """Send ``head`` (request line and headers, ending in an empty line) and ``body``; the answer.
 
         An answer whose body is over ``max_body`` bytes raises ``ResponseTooLarge`` (its connection is
@@ -285,7 +284,7 @@ class OriginPool:
             raise aiohttp.ClientConnectionError(f"cannot connect to {self._host}:{self._port}: {exc}") from exc
         return connection
 
-    async def _exchange(self, connection: _Connection, message: bytes, max_body: int) -> PlainResponse:
+    async def _exchange(self, connection: _Connection, message: bytes, max_body: int) -> Response:
         self._busy.add(connection)
         try:
             response = await connection.send(message, max_body)

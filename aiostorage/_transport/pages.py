@@ -1,29 +1,26 @@
-"""One ListObjectsV2 page: sent on the lean path (or by botocore), its body read by us.
+"""ListObjectsV2 pages: sent on the direct path (or by botocore), their bodies read here.
 
-botocore's generic response parser spends ~0.13 s of CPU on one 1,000-key page, which caps any listing
-built on it near one page per 0.13 s whatever the concurrency; its request pipeline costs ~1.4 ms more.
-Pages go out on the lean path (``lean.py``: signed here, sent on the client's own connections) where
-the store has one; else through botocore, where a ``before-parse`` hook hands us the raw body of our own
-ListObjectsV2 calls (only those made inside ``fetch_page``, marked by a context variable) and gives
-botocore an empty one. Error responses become ``ClientError`` either way, and then our exceptions.
+botocore's generic response parser is slow enough on a 1,000-key page to cap any listing built on it,
+whatever the concurrency, and its request pipeline adds to every page. Pages go out on the direct path
+(``direct.py``) while it is on; else through botocore, where a ``before-parse`` hook hands us the raw
+body of our own ListObjectsV2 calls (only those made inside ``read_page``, marked by a context
+variable) and gives botocore an empty one. Error responses become ``ClientError`` either way.
 
-Keys are asked for as they are, not URL-encoded: moto and other servers spend real CPU encoding
-every key (about 8 % of a page's CPU on moto), and nearly every key travels in XML unchanged. A page holding a
-character XML 1.0 cannot carry (a control character, sent raw or as a character reference) is asked for
-again with ``EncodingType=url``, the only way such a key travels intact.
+Keys are asked for as they are, not URL-encoded: moto and other servers spend real CPU encoding every
+key, and nearly every key travels in XML unchanged. A page holding a character XML 1.0 cannot carry (a
+control character, sent raw or as a character reference) is asked for again with ``EncodingType=url``,
+the only way such a key travels intact.
 
 The body is read by regular expressions when it has the plain shape S3 and every compatible server
-send (no DTD, CDATA, comments or namespace prefixes; ~1 ms a page), else by the C ``ElementTree``
-(~5 ms to build the tree, as much again to walk it); ``tests/test_listing.py`` checks they agree.
-Either way the page is checked: a body cut short, an error document or a ``KeyCount`` that disagrees
-is retried.
+send (no DTD, CDATA, comments or namespace prefixes), else by the C ``ElementTree``, several times
+slower; ``tests/test_listing.py`` checks they agree. Either way the page is checked: a body cut short,
+an error document or a ``KeyCount`` that disagrees raises ``ResponseStreamingError``, to be retried.
 """
 
 from __future__ import annotations
 
 import html
 import re
-import weakref
 import xml.etree.ElementTree as ET
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -31,19 +28,18 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from botocore.exceptions import ResponseStreamingError
-from botocore.handlers import _handle_200_error
 from pydantic import TypeAdapter
 
-from .._context import S3Context
 from .._models import ObjectInfo
+from . import compat
+from .direct import DirectClient
 
-__all__ = ["KeysNeedEncoding", "ListPage", "fetch_page", "parse_list_page"]
+__all__ = ["KeysNeedEncoding", "ListPage", "install_listing_hooks", "parse_list_page", "read_page"]
 
 _RAW_BODY = "_aiostorage_raw_body"
 _HOOK_ID = "aiostorage-raw-list-objects-v2"
 _PLAIN_HOOK_ID = "aiostorage-plain-list-objects-v2"
 _wants_raw_body: ContextVar[bool] = ContextVar("aiostorage_wants_raw_body", default=False)
-_hooked: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 class KeysNeedEncoding(ValueError):
@@ -72,17 +68,14 @@ def _keep_keys_plain(params: dict[str, Any], context: dict[str, Any], **_: Any) 
         del params["EncodingType"]
 
 
-def _install_hook(events: Any) -> None:
-    """Put ``_take_raw_body`` first among the client's S3 ``before-parse`` handlers (once per client)."""
-    if events in _hooked:
-        return
+def install_listing_hooks(client: Any) -> None:
+    """Put ``_take_raw_body`` first among the client's S3 ``before-parse`` handlers."""
+    events = client.meta.events
     events.register_first("before-parse.s3.*", _take_raw_body, unique_id=_HOOK_ID)
     events.register_last("before-parameter-build.s3.ListObjectsV2", _keep_keys_plain, unique_id=_PLAIN_HOOK_ID)
     # botocore's check for an error document in a 200 response parses the whole body with ElementTree
     # and runs first; moved behind ours, it sees the empty body we leave (``parse_list_page`` checks).
-    events.unregister("before-parse.s3.*", _handle_200_error)
-    events.register_first("before-parse.s3.*", _handle_200_error)
-    _hooked.add(events)
+    compat.check_200_errors_after(events)
 
 
 # A row of one <Contents>: Key, Size, ETag, LastModified, as the document's text.
@@ -147,7 +140,7 @@ def _text(raw: bytes) -> str:
 def _carried_exactly(body: bytes) -> bool:
     """Whether every character of the document reads back as itself: no raw control character, and no
     reference to one XML 1.0 forbids or ``html.unescape`` decodes otherwise (it maps 0x80-0x9F as cp1252)."""
-    if len(body.translate(None, _RAW_CONTROL)) != len(body):  # ~10x faster than a regular expression
+    if len(body.translate(None, _RAW_CONTROL)) != len(body):  # far cheaper than a regular expression
         return False
     if b"&#" not in body:
         return True
@@ -178,7 +171,7 @@ def _rows(body: bytes) -> list[_Row] | None:
 
 
 def _scan(body: bytes) -> _Scanned | None:
-    """The page read with regular expressions (~5x cheaper than a tree), or None if it is not plain."""
+    """The page read with regular expressions (cheaper than a tree), or None if it is not plain."""
     if not _PLAIN_START.match(body) or _NOT_PLAIN.search(body) or not body.rstrip().endswith(b"</ListBucketResult>"):
         return None
     rows = _rows(body)
@@ -234,7 +227,7 @@ def parse_list_page(body: bytes) -> ListPage:
         raise KeysNeedEncoding("a key holds a character XML 1.0 cannot carry")
     decode = unquote_plus if page.url_encoded else str
     # Validation parses the size and the date in pydantic's core, cheaper than doing it here, and a
-    # whole page in one call costs 40 % less than an object at a time.
+    # whole page in one call is cheaper than an object at a time.
     objects = _OBJECTS.validate_python(
         [
             {"key": decode(key), "size": size or 0, "etag": (etag or "").strip('"'), "last_modified": modified}
@@ -251,18 +244,19 @@ def parse_list_page(body: bytes) -> ListPage:
     return ListPage(objects=objects, prefixes=prefixes, next_token=token)
 
 
-async def fetch_page(
-    ctx: S3Context,
+async def read_page(
+    client: Any,
+    bucket: str,
+    direct: DirectClient,
     prefix: str,
     *,
     delimiter: str | None,
     start_after: str | None = None,
     token: str | None = None,
 ) -> ListPage:
-    """One page of keys under ``prefix`` (after ``start_after``, or from a continuation ``token``)."""
-    client = ctx.client
-    _install_hook(client.meta.events)
-    params: dict[str, Any] = {"Bucket": ctx.bucket, "Prefix": prefix}
+    """One attempt at a page of keys under ``prefix`` (after ``start_after``, or from a continuation
+    ``token``); a body that does not hold together raises ``ResponseStreamingError``."""
+    params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
     if delimiter:
         params["Delimiter"] = delimiter
     if token:
@@ -273,15 +267,12 @@ async def fetch_page(
         # The page echoes these: every page would hold such a character, so ask for encoding at once.
         params["EncodingType"] = "url"
 
-    lean = ctx.lean
-
     async def read(params: dict[str, Any]) -> ListPage:
-        if lean is not None and lean.usable:
-            answer = await lean.list_page(
-                {_QUERY_NAMES[name]: value for name, value in params.items() if name != "Bucket"}
-            )
-            if answer is not None:
-                return parse_list_page(answer.body)
+        answer = await direct.list_page(
+            {_QUERY_NAMES[name]: value for name, value in params.items() if name != "Bucket"}
+        )
+        if answer is not None:
+            return parse_list_page(answer.body)
         marker = _wants_raw_body.set(True)
         try:
             response = await client.list_objects_v2(**params)
@@ -289,15 +280,12 @@ async def fetch_page(
             _wants_raw_body.reset(marker)
         return parse_list_page(response[_RAW_BODY])
 
-    async def attempt() -> ListPage:
+    try:
         try:
-            try:
-                return await read(params)
-            except (KeysNeedEncoding, ET.ParseError):
-                # A key XML 1.0 cannot carry (a raw U+FFFE fails the parse): only URL-encoded keys travel.
-                return await read({**params, "EncodingType": "url"})
-        except (ET.ParseError, KeyError, ValueError) as exc:
-            # A 200 whose body does not hold together was cut short or garbled on the way: retry it.
-            raise ResponseStreamingError(error=exc) from exc
-
-    return await ctx.call("ListObjectsV2", attempt)
+            return await read(params)
+        except (KeysNeedEncoding, ET.ParseError):
+            # A key XML 1.0 cannot carry (a raw U+FFFE fails the parse): only URL-encoded keys travel.
+            return await read({**params, "EncodingType": "url"})
+    except (ET.ParseError, KeyError, ValueError) as exc:
+        # A 200 whose body does not hold together was cut short or garbled on the way: retry it.
+        raise ResponseStreamingError(error=exc) from exc

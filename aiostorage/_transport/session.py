@@ -1,4 +1,9 @@
-"""Building aiobotocore clients from StoreSettings (shared by the store and the event poller)."""
+"""aiobotocore clients built from StoreSettings, their HTTP session and its TLS contexts.
+
+The store and the event poller make their clients here. Every client sends through ``HTTPSession``:
+aiobotocore's, with certificate names checked, TLS contexts shared between clients, and a second way
+out for the direct path's small requests (``send_direct``).
+"""
 
 from __future__ import annotations
 
@@ -13,22 +18,24 @@ from typing import Any, Literal
 import aioboto3
 import aiohttp
 from aiobotocore.config import AioConfig
-from aiobotocore.httpsession import AIOHTTPSession, get_cert_path
+from aiobotocore.httpsession import get_cert_path
 from aiobotocore.session import AioSession
 from botocore.exceptions import BotoCoreError
+from botocore.hooks import HierarchicalEmitter
 from botocore.httpsession import create_urllib3_context
 from botocore.loaders import Loader, create_loader
 from yarl import URL
 
 from .._exceptions import ConfigError
 from .._settings import StoreSettings
-from .http1 import OriginPool, PlainResponse, ResponseTooLarge
+from .compat import HookedSession, SessionSettings, builtin_handlers
+from .http1 import OriginPool, Response, ResponseTooLarge
 
-__all__ = ["HTTPSession", "PlainResponse", "create_client"]
+__all__ = ["HTTPSession", "create_client"]
 
 
-class HTTPSession(AIOHTTPSession):  # type: ignore[misc]
-    """aiobotocore's HTTP session, checking certificate names, with a plain send for the lean PUT.
+class HTTPSession(HookedSession):
+    """aiobotocore's HTTP session, checking certificate names, with a second way out for the direct path.
 
     botocore builds its TLS context as urllib3 does, without the name check, because urllib3 checks the
     name itself; aiohttp never does. Without the check here, any certificate a trusted CA signed, for
@@ -37,59 +44,62 @@ class HTTPSession(AIOHTTPSession):  # type: ignore[misc]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._plain_proxies: dict[str, str | None] = {}
-        self._origin_pools: dict[str, OriginPool] = {}
+        self._proxies: dict[str, str | None] = {}
+        self._pools: dict[str, OriginPool] = {}
 
-    def _get_ssl_context(self) -> ssl.SSLContext:
-        context: ssl.SSLContext = super()._get_ssl_context()
+    @property
+    def sends_direct(self) -> bool:
+        """Whether ``send_direct`` can be used (the session is what was expected)."""
+        return self.settings is not None
+
+    def adjust_tls(self, context: ssl.SSLContext) -> ssl.SSLContext:
         context.check_hostname = True
         return context
 
-    def _create_connector(self, proxy_url: str | None) -> aiohttp.TCPConnector:
-        if proxy_url:
-            connector: aiohttp.TCPConnector = super()._create_connector(proxy_url)
-            return connector
-        # aiobotocore loads the CA bundle into a new context for every client (~30 ms, even for an
-        # http:// endpoint); the context built from the same files is shared instead.
+    def connector(self, settings: SessionSettings) -> aiohttp.TCPConnector:
+        # aiobotocore would load the CA bundle into a new context for every client, even for an http://
+        # endpoint; the context built from the same files is shared instead.
         return aiohttp.TCPConnector(
-            limit=self._max_pool_connections,
-            ssl=self._plain_ssl_context() if self._verify else False,
-            **self._connector_args,
+            limit=settings.max_connections,
+            ssl=self._tls(settings) if settings.verify else False,
+            **settings.connector_args,
         )
 
-    async def send_plain(
+    async def send_direct(
         self, method: str, url: str, headers: dict[str, str], body: bytes, *, max_body: int
-    ) -> PlainResponse:
+    ) -> Response:
         """One request with its body in memory, answered with status, headers and a body of at most
         ``max_body`` bytes (``ResponseTooLarge`` beyond).
 
         ``send`` wraps the exchange in botocore's request and response classes, whose ``email``-based
-        headers cost more CPU than the rest of a small PUT, and aiohttp's own request machinery costs
-        as much again: without a proxy, the request goes through a lean pool of this session's own
-        (``_http1.py``), with the same TLS settings; through a proxy, aiohttp sends it. Network errors
-        are aiohttp's, which the retry loop treats as transient like botocore's.
+        headers are costly to build and read, on top of aiohttp's own request machinery. Without a
+        proxy, the request goes through a connection pool of this session's own (``http1.py``), with
+        the same TLS settings; through a proxy, aiohttp sends it. Network errors are aiohttp's, which
+        the retry loop treats as transient like botocore's.
         """
+        settings = self.settings
+        assert settings is not None, "send_direct on a session that cannot send directly"
         scheme, _, rest = url.partition("://")
         netloc, _, path = rest.partition("/")
         origin = f"{scheme}://{netloc}"
         # Proxy settings (and NO_PROXY) depend on scheme and host only: looked up once per origin.
-        if origin not in self._plain_proxies:
-            self._plain_proxies[origin] = self._proxy_config.proxy_url_for(url) or None
-        proxy = self._plain_proxies[origin]
+        if origin not in self._proxies:
+            self._proxies[origin] = settings.proxies.proxy_url_for(url) or None
+        proxy = self._proxies[origin]
         if proxy is None:
-            pool = self._origin_pools.get(origin) or self._open_pool(origin)
+            pool = self._pools.get(origin) or self._open_pool(origin, settings)
             lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
             return await pool.request(
                 f"{method} /{path} HTTP/1.1\r\n{lines}\r\n".encode("latin-1"), body, max_body=max_body
             )
-        session = await self._get_session(proxy)
+        session = await self.proxied_session(proxy)
         async with session.request(
             method,
             URL(url, encoded=True),
             headers={**headers, "Accept-Encoding": "identity"},
             data=body,
             proxy=proxy,
-            proxy_headers=self._proxy_config.proxy_headers_for(url),
+            proxy_headers=settings.proxies.proxy_headers_for(url),
         ) as response:
             if (response.content_length or 0) > max_body:
                 raise ResponseTooLarge(f"a response body of {response.content_length} bytes, more than {max_body}")
@@ -99,25 +109,27 @@ class HTTPSession(AIOHTTPSession):  # type: ignore[misc]
                 if len(content) > max_body:
                     raise ResponseTooLarge(f"a response body of more than {max_body} bytes")
             answer = {name.decode().lower(): value.decode() for name, value in response.raw_headers}
-            return PlainResponse(response.status, answer, bytes(content))
+            return Response(response.status, answer, bytes(content))
 
-    def _open_pool(self, origin: str) -> OriginPool:
+    def _open_pool(self, origin: str, settings: SessionSettings) -> OriginPool:
         parsed = URL(origin)
         assert parsed.host is not None and parsed.port is not None
-        context = self._plain_ssl_context() if parsed.scheme == "https" else None
-        pool = OriginPool(parsed.host, parsed.port, context, max_idle=self._max_pool_connections)
-        self._origin_pools[origin] = pool
+        context = self._tls(settings) if parsed.scheme == "https" else None
+        pool = OriginPool(parsed.host, parsed.port, context, max_idle=settings.max_connections)
+        self._pools[origin] = pool
         return pool
 
-    def _plain_ssl_context(self) -> ssl.SSLContext:
+    @staticmethod
+    def _tls(settings: SessionSettings) -> ssl.SSLContext:
         """The TLS context aiobotocore gives its connector when no proxy is used, with the same settings."""
-        files = (get_cert_path(self._verify) if self._verify else None, self._cert_file, self._key_file)
-        return _tls_context(bool(self._verify), *files, stamps=tuple(_stamp(path) for path in files))
+        verify = settings.verify
+        files = (get_cert_path(verify) if verify else None, settings.cert_file, settings.key_file)
+        return _tls_context(bool(verify), *files, stamps=tuple(_stamp(path) for path in files))
 
     async def close(self) -> None:
-        for pool in self._origin_pools.values():
+        for pool in self._pools.values():
             pool.close()
-        self._origin_pools.clear()
+        self._pools.clear()
         await super().close()
 
 
@@ -162,20 +174,24 @@ def _tls_context(
 
 @cache
 def _loader(data_path: str | None) -> Loader:
-    """One loader per process: parsing botocore's service models costs ~0.2 s for every new session."""
+    """One loader per process: every new session would parse botocore's service models again."""
     return create_loader(data_path)
 
 
 @cache
-def _builtin_handlers() -> Any:
-    """botocore's built-in handlers, registered once: each new session would spend ~20 ms on it."""
-    return AioSession()._original_handler
+def _builtin_handlers() -> HierarchicalEmitter | None:
+    """botocore's built-in handlers, registered once rather than by every new session."""
+    return builtin_handlers()
 
 
 def _session(settings: StoreSettings) -> aioboto3.Session:
     secret = settings.aws_secret_access_key
     token = settings.aws_session_token
-    core = AioSession(event_hooks=copy.copy(_builtin_handlers()), include_builtin_handlers=False)
+    handlers = _builtin_handlers()
+    if handlers is None:
+        core = AioSession()
+    else:
+        core = AioSession(event_hooks=copy.copy(handlers), include_builtin_handlers=False)
     core.register_component("data_loader", _loader(core.get_config_variable("data_path")))
     return aioboto3.Session(
         botocore_session=core,

@@ -31,7 +31,7 @@ from .._exceptions import AccessDenied, ConfigError, InvalidArgument, StorageErr
 from .._retry import Retrying
 from .._settings import StoreSettings
 from .._tasks import task_group
-from .._transport.session import create_client
+from .._transport import create_client
 from .models import S3EventRecord
 from .parse import parse_s3_event
 

@@ -1,4 +1,10 @@
-"""Checking a downloaded file against the full-object checksum S3 reported, off the event loop."""
+"""Checksums off the event loop: of upload bodies before they are sent, of downloads against S3's.
+
+botocore would hash an upload's body on the event loop (CRC32, and SHA-256 where SigV4 signs the
+payload); here it is hashed in a worker thread (zlib-ng and hashlib release the GIL on large buffers)
+and the results go to the transport (``Transport.upload_args``). A downloaded file is read back and
+checked against the full-object checksum S3 reported.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +13,64 @@ import hashlib
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
 
+import anyio.to_thread
 from zlib_ng import zlib_ng
 
 from .ranged import Checksum
+from .sources import Part
 
-__all__ = ["bytes_checksum", "file_checksum", "supported"]
+__all__ = ["PayloadHashes", "bytes_checksum", "file_checksum", "hash_payload", "small_bytes", "supported"]
 
 logger = logging.getLogger("aiostorage")
 
 _READ_SIZE = 4 * 1024 * 1024
+# Bodies smaller than this are hashed inline: a thread hop would cost more than it saves.
+THREAD_HASH_MIN = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadHashes:
+    """A body's CRC32 (base64, as S3 wants it) and, when the payload is signed, its SHA-256 (hex)."""
+
+    crc32: str
+    sha256: str | None
+
+
+def _hash(part: Part, sign: bool) -> PayloadHashes:
+    crc32 = 0
+    sha256 = hashlib.sha256() if sign else None
+    for piece in [part] if isinstance(part, memoryview) else part.slices():
+        crc32 = zlib_ng.crc32(piece, crc32)
+        if sha256 is not None:
+            sha256.update(piece)
+    return PayloadHashes(
+        base64.b64encode(crc32.to_bytes(4, "big")).decode(), sha256.hexdigest() if sha256 is not None else None
+    )
+
+
+async def hash_payload(part: Part, *, sign: bool) -> PayloadHashes:
+    """CRC32 (and SHA-256 when ``sign``) of ``part``, off the event loop unless it is small."""
+    if len(part) < THREAD_HASH_MIN:
+        return _hash(part, sign)
+    return await anyio.to_thread.run_sync(_hash, part, sign)
+
+
+async def small_bytes(part: Part) -> bytes:
+    """A small part's bytes in memory, read off the event loop from a file unless it is tiny."""
+    if isinstance(part, memoryview):
+        return bytes(part)
+    if len(part) < THREAD_HASH_MIN:
+        return b"".join(part.slices())
+    return await anyio.to_thread.run_sync(lambda: b"".join(part.slices()))
+
+
+class _Hasher(Protocol):
+    def update(self, data: bytes, /) -> None: ...
+
+    def digest(self) -> bytes: ...
 
 
 class _Crc32:
@@ -30,7 +84,7 @@ class _Crc32:
         return self.value.to_bytes(4, "big")
 
 
-def _hasher(algorithm: str) -> Callable[[], _Crc32 | hashlib._Hash] | None:
+def _hasher(algorithm: str) -> Callable[[], _Hasher] | None:
     # CRC32C and CRC64NVME have no implementation in the standard library: not checked (size only).
     if algorithm == "CRC32":
         return _Crc32
@@ -49,7 +103,7 @@ def supported(checksum: Checksum) -> bool:
     return supported_here
 
 
-def _start(algorithm: str) -> _Crc32 | hashlib._Hash:
+def _start(algorithm: str) -> _Hasher:
     factory = _hasher(algorithm)
     if factory is None:
         raise ValueError(f"unsupported checksum algorithm {algorithm}")

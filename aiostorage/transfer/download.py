@@ -26,7 +26,7 @@ from .._exceptions import IntegrityError, StorageError
 from .._models import DownloadResult, TransferProgress
 from .._settings import MiB
 from .._tasks import task_group
-from .._transport.direct import LEAN_MAX
+from .._transport import DIRECT_MAX
 from .checksum import bytes_checksum, file_checksum, supported
 from .ranged import Checksum, ObjectVersion, RangeReader, Sink
 
@@ -133,12 +133,11 @@ async def download_object(
 
     ``size_hint`` is the size a listing reported: an object that fits one part is then asked for whole,
     which brings its checksum along (one request, where a ranged GET needs a HEAD after it). Up to
-    ``LEAN_MAX`` bytes it is fetched on the lean path, checked in memory and written in one go.
+    ``DIRECT_MAX`` bytes it is fetched on the direct path, checked in memory and written in one go.
     """
-    lean = ctx.lean
-    if size_hint is not None and size_hint <= LEAN_MAX and lean is not None and lean.usable and not version_id:
+    if size_hint is not None and size_hint <= DIRECT_MAX and ctx.transport.direct and not version_id:
         small = RangeReader(ctx, key, version_id=None, part_size=part_size)
-        body = await small.fetch_small(lean)
+        body = await small.fetch_small()
         if body is not None:
             return await _save_small(small, body, dest, fsync, progress)
         size_hint = None  # it grew since it was listed: ranged, in parallel, like any large object

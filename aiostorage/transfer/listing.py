@@ -50,7 +50,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from .._context import S3Context
 from .._models import ObjectInfo
 from .._tasks import first_error, task_group
-from .._transport.pages import ListPage, fetch_page
+from .._transport import ListPage
 from .keyspace import split_points
 from .pace import Pace
 
@@ -71,6 +71,17 @@ GROUP_KEYS = 800
 
 Emit = Callable[[list["ObjectInfo | Span"]], Awaitable[None]]
 Request = Callable[[], Awaitable[ListPage]]
+
+
+async def fetch_page(
+    ctx: S3Context, prefix: str, *, delimiter: str | None, start_after: str | None = None, token: str | None = None
+) -> ListPage:
+    """One page of keys under ``prefix`` (after ``start_after``, or from a continuation ``token``)."""
+
+    async def attempt() -> ListPage:
+        return await ctx.transport.list_page(prefix, delimiter=delimiter, start_after=start_after, token=token)
+
+    return await ctx.call("ListObjectsV2", attempt)
 
 
 class ReadAhead:

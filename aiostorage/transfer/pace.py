@@ -31,7 +31,7 @@ from typing import Any
 
 import anyio
 
-from .._transport.pages import ListPage
+from .._transport import ListPage
 
 __all__ = ["GROWTH", "STEP", "VOTES", "Pace"]
 

@@ -9,25 +9,27 @@ not yet delivered, so nothing is fetched twice and progress never goes backwards
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ResponseStreamingError
 
 from .._context import S3Context
 from .._exceptions import IntegrityError, ObjectChanged, error_code
 from .._models import CHECKSUM_FIELDS, strip_etag
-from .._transport.direct import CONTENT_RANGE, LEAN_MAX, LeanClient
+from .._transport import DIRECT_MAX, body_reader
 
-__all__ = ["Checksum", "ObjectVersion", "RangeReader", "Sink"]
+__all__ = ["Checksum", "ObjectVersion", "RangeReader", "Sink", "get_small"]
 
 # Receives a range's bytes in order: (offset in the object, chunks). It may keep the chunks.
 Sink = Callable[[int, list[bytes]], Awaitable[None]]
 
 # More buffers than this in one positioned write would exceed IOV_MAX on some systems.
 _MAX_CHUNKS = 512
+CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,28 +177,28 @@ class RangeReader:
                 self.learned.set()
         return cursor.delivered
 
-    async def fetch_small(self, lean: LeanClient) -> bytes | None:
-        """The whole object, held in memory, on the lean path; it learns the version and the checksum.
+    async def fetch_small(self) -> bytes | None:
+        """The whole object, held in memory, on the direct path; it learns the version and the checksum.
 
-        None when that path cannot give it: the object is over ``LEAN_MAX`` (it grew since it was
+        None when that path cannot give it: the object is over ``DIRECT_MAX`` (it grew since it was
         listed), or the bucket answered from elsewhere. The ranged path is then the one to take.
         """
 
         async def attempt() -> bytes | None:
-            answer = await self._get_lean(lean)
+            answer = await self._get_small()
             if answer is None:
                 return None
             response, body = answer
             self._check(response, 0, learning=True)
             return body
 
-        return await self.ctx.call("GetObject", attempt, key=self.key, payload_bytes=LEAN_MAX)
+        return await self.ctx.call("GetObject", attempt, key=self.key, payload_bytes=DIRECT_MAX)
 
-    async def _get_lean(self, lean: LeanClient) -> tuple[dict[str, Any], bytes] | None:
-        """The whole object on the lean path, its headers as botocore would parse them; None: ask botocore."""
-        answer = await lean.get(self.key, {"x-amz-checksum-mode": "ENABLED"})
+    async def _get_small(self) -> tuple[dict[str, Any], bytes] | None:
+        """The whole object on the direct path, its headers as botocore would parse them; None: ask botocore."""
+        answer = await self.ctx.transport.get_small(self.key, {"x-amz-checksum-mode": "ENABLED"})
         if answer is None:
-            return None  # it grew past LEAN_MAX since it was listed, or the bucket redirected
+            return None  # it grew past DIRECT_MAX since it was listed, or the bucket redirected
         headers = answer.headers
         response: dict[str, Any] = {
             "ETag": headers.get("etag"),
@@ -286,13 +288,11 @@ async def _pump(response: dict[str, Any], cursor: _Cursor, first: int, length: i
 
     Bytes are counted as delivered only once the sink has them, so a retry resumes exactly after them.
     """
-    # aiohttp's buffered chunks are read whole (``readany``): no slicing or joining copies. Length and
-    # checksum are checked by us, so botocore's streaming wrappers are not needed.
-    stream = response["Body"].content
+    read = body_reader(response["Body"])
     pending: list[bytes] = []
     pending_bytes = 0
     while cursor.delivered + pending_bytes < length:
-        chunk = await stream.readany()
+        chunk = await read()
         if not chunk:
             break
         pending.append(chunk)
@@ -308,3 +308,43 @@ async def _pump(response: dict[str, Any], cursor: _Cursor, first: int, length: i
         raise IntegrityError(f"the response body is longer than announced ({cursor.delivered} > {length} bytes)")
     if cursor.delivered < length:
         raise ConnectionResetError(f"body cut short: {cursor.delivered} of {length} bytes")
+
+
+async def get_small(
+    ctx: S3Context, key: str, byte_range: tuple[int, int] | None
+) -> tuple[bytes, tuple[int, str] | None] | None:
+    """GetObject of ``key`` (or its inclusive ``byte_range``) on the direct path, with ``ctx``'s retries.
+
+    Asks for at most ``DIRECT_MAX`` bytes: the whole object when it is no bigger, else its first
+    ``DIRECT_MAX`` bytes, with where the rest starts and the ETag to pin the rest to. None when botocore
+    should make the request: a range over ``DIRECT_MAX``, a redirect, a server that sent more than asked.
+    """
+    if byte_range is not None:
+        first, last = byte_range
+        if last - first + 1 > DIRECT_MAX:
+            return None
+    else:
+        first, last = 0, DIRECT_MAX - 1
+
+    async def attempt() -> tuple[bytes, tuple[int, str] | None] | None:
+        try:
+            answer = await ctx.transport.get_small(key, {"Range": f"bytes={first}-{last}"})
+        except ClientError as exc:
+            # S3 refuses any range of an empty object (416): the whole of it is no bytes.
+            if byte_range is None and error_code(exc) in {"InvalidRange", "416"}:
+                return b"", None
+            raise
+        if answer is None:
+            return None
+        body = answer.body
+        if answer.status != 206:  # the whole object, the range ignored
+            return (body if byte_range is None else body[first : last + 1]), None
+        match = CONTENT_RANGE.fullmatch(answer.headers.get("content-range", "").strip())
+        if match is None or int(match[1]) != first or len(body) != int(match[2]) - first + 1:
+            raise ResponseStreamingError(error=f"unexpected Content-Range {answer.headers.get('content-range')!r}")
+        end, total = int(match[2]), match[3]
+        if byte_range is not None or total == "*" or end + 1 >= int(total):
+            return body, None
+        return body, (end + 1, answer.headers.get("etag", ""))
+
+    return await ctx.call("GetObject", attempt, key=key, payload_bytes=last - first + 1)

@@ -19,8 +19,7 @@ from .._exceptions import InvalidArgument
 from .._models import TransferProgress, UploadResult, upload_result
 from .._settings import MAX_PARTS
 from .._tasks import task_group
-from .._transport.direct import put_lean
-from .._transport.payload import hash_payload, prepare_client, request_args, signs_payload, small_bytes
+from .checksum import hash_payload, small_bytes
 from .multipart import open_multipart
 from .parts import MAX_OBJECT_SIZE, PartSizer
 from .sources import Part, PartReader, UploadSource, open_source
@@ -63,19 +62,27 @@ async def put_object(
     attributes: dict[str, Any],
     progress: ProgressCallback | None = None,
 ) -> UploadResult:
-    """One PutObject of ``body`` with a CRC32 checksum: a small one on the lean path, when it fits."""
-    lean = ctx.lean
-    if lean is not None and lean.fits(len(body), attributes):
-        response = await put_lean(ctx, lean, key, await small_bytes(body), attributes)
-        if response is not None:
+    """One PutObject of ``body`` with a CRC32 checksum: a small one on the direct path, when it fits."""
+    transport = ctx.transport
+    if transport.takes_small_put(len(body), attributes):
+        data = await small_bytes(body)
+
+        async def direct() -> dict[str, Any] | None:
+            return await transport.put_small(key, data, attributes)
+
+        # None: the bucket answered from elsewhere, and the direct path is off for botocore to take over.
+        answer = await ctx.call("PutObject", direct, key=key, payload_bytes=len(body))
+        if answer is not None:
             _Progress(key, len(body), progress).advance(len(body))
-            return upload_result(ctx.bucket, key, response, size=len(body), parts=1)
-    prepare_client(ctx.client)
-    hashes = await hash_payload(body, sign=signs_payload(ctx.client))
+            return upload_result(ctx.bucket, key, answer, size=len(body), parts=1)
+    hashes = await hash_payload(body, sign=transport.signs_payload)
 
     async def attempt() -> dict[str, Any]:
         response: dict[str, Any] = await ctx.client.put_object(
-            Bucket=ctx.bucket, Key=key, **attributes, **request_args(body, hashes)
+            Bucket=ctx.bucket,
+            Key=key,
+            **attributes,
+            **transport.upload_args(body, crc32=hashes.crc32, sha256=hashes.sha256),
         )
         return response
 
@@ -143,8 +150,7 @@ async def _multipart(
     slots: anyio.Semaphore,
     progress: ProgressCallback | None,
 ) -> UploadResult:
-    prepare_client(ctx.client)
-    sign = signs_payload(ctx.client)
+    transport = ctx.transport
     reporter = _Progress(key, reader.size, progress)
     size = 0
     number = 0
@@ -152,7 +158,7 @@ async def _multipart(
 
         async def send(number: int, part: Part) -> None:
             try:
-                hashes = await hash_payload(part, sign=sign)
+                hashes = await hash_payload(part, sign=transport.signs_payload)
 
                 async def attempt() -> dict[str, Any]:
                     response: dict[str, Any] = await ctx.client.upload_part(
@@ -160,7 +166,7 @@ async def _multipart(
                         Key=key,
                         UploadId=multipart.upload_id,
                         PartNumber=number,
-                        **request_args(part, hashes),
+                        **transport.upload_args(part, crc32=hashes.crc32, sha256=hashes.sha256),
                     )
                     return response
 

@@ -66,8 +66,8 @@ _BACKOFF_BASE = 0.25
 _BACKOFF_CAP = 20.0
 
 
-# asyncio's timeout, not anyio's fail_after: entering and leaving its cancel scope costs ~18 us an attempt,
-# twice the timeout's ~9 us, and every small PUT is an attempt.
+# asyncio's timeout, not anyio's fail_after: its cancel scope costs more to enter and leave than the
+# timeout, and every small PUT is an attempt.
 _attempt_timeout: ContextVar[asyncio.Timeout | None] = ContextVar("aiostorage_attempt_timeout", default=None)
 
 
@@ -108,7 +108,7 @@ class Retrying:
         self.max_attempts = max_attempts
         self.attempt_timeout = attempt_timeout
         # asyncio's semaphore, not anyio's CapacityLimiter: thousands of queued calls (a gather of small
-        # PUTs) wait on it, and the limiter's borrower bookkeeping cost ~30 us a call there.
+        # PUTs) wait on it, and the limiter's borrower bookkeeping adds to every one of them.
         self.limiter = asyncio.Semaphore(max_connections)
 
     def deadline_for(self, payload_bytes: int) -> float:

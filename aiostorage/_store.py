@@ -144,9 +144,8 @@ class AsyncS3Store:
             raise TypeError(f"data must be bytes-like, got {type(data).__name__}")
         attributes = self._attributes(key, content_type, metadata)
         # A gather of thousands of calls runs each one up to its first wait at once: waiting here, before
-        # the request is built, costs the event loop a few microseconds a call, so the first requests go out
-        # without waiting behind every other call's half-built request (and the garbage collector's passes
-        # over them).
+        # the request is built, costs the event loop little, and the first requests go out without waiting
+        # behind every other call's half-built request (and the garbage collector's passes over them).
         async with self._admission:
             return await put_object(self._ctx, key, memoryview(data).cast("B"), attributes=attributes)
 

@@ -103,6 +103,6 @@ def guess_content_type(key: str) -> str:
 @lru_cache(maxsize=1024)
 def _type_of_suffixes(suffixes: str) -> str:
     # A name's suffixes (``.tar.gz``) are all ``mimetypes`` looks at: each is looked up once, not once
-    # per object (~10 us a lookup, on every put).
+    # per object on every put.
     content_type, _ = mimetypes.guess_type("name" + suffixes, strict=False)
     return content_type or "application/octet-stream"

@@ -34,15 +34,13 @@ __all__ = ["CLEANUP_DEADLINE", "WRITE_SIZE", "download_object"]
 
 # Received chunks are gathered up to this many bytes per positioned write: few thread hand-offs, and
 # memory per part in flight stays small whatever the part size (two batches: one being written while
-# the next is read). Measured on s3rver: 256 KiB to 1 MiB do best; without the overlap, 4-8 MiB batches
-# stalled each connection long enough to cost a third of the speed.
+# the next is read). Much larger batches stall each connection while the disk takes them.
 WRITE_SIZE = 1 * MiB
 # Seconds the shielded removal of the temporary file may take after a failure or cancellation.
 CLEANUP_DEADLINE = 10.0
 TEMP_SUFFIX = ".aiostorage-part"
 # With fsync on, written data is flushed in the background every this many bytes, overlapping the disk
-# with the network: the fsync before the rename then has little left to do (measured on s3rver, a
-# final fsync of 256 MiB cost about a quarter of the download's time).
+# with the network: the fsync before the rename then has little left to do, instead of the whole file.
 SYNC_EVERY = 32 * MiB
 
 # fdatasync skips the metadata flush an fsync does; the final fsync covers both.

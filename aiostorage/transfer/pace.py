@@ -17,9 +17,9 @@ taken, so that each of them met the level's full load; a mean, so one request th
 connection does not decide alone. The first level that slows answers down more than that stays.
 
 The time a request took leaves out the garbage collector's pauses meanwhile: a full collection stops
-the event loop for ~0.1 s, every request in flight looks that much slower, and a server that answers
-many requests at once as fast as one was judged to serve one at a time (the listing then goes on at
-two requests in flight: a quarter of the runs on the simulator, measured, 3.5x slower).
+the event loop, every request in flight looks that much slower, and a server that answers many
+requests at once as fast as one would be judged to serve one at a time (the listing would then go on
+at two requests in flight).
 """
 
 from __future__ import annotations

@@ -75,7 +75,7 @@ MAP_MIN = 1024 * 1024
 
 def allocate(n: int) -> memoryview:
     """A writable ``n``-byte buffer. Large ones are mapped: unmapped the moment they are freed, they
-    never linger in malloc's per-thread arenas, which otherwise kept ~18 MiB more resident here."""
+    never linger in malloc's per-thread arenas, which would otherwise keep them resident."""
     if n < MAP_MIN:
         return memoryview(bytearray(n))
     return memoryview(mmap.mmap(-1, n))

@@ -116,7 +116,7 @@ class FileRange:
     """A part of a file we opened, read in slices when hashed, never held whole.
 
     It is sent from the file as well: with ``sendfile`` over plain HTTP, read again in slices over TLS
-    (``payload.py``). Holding every part in flight in memory instead would cost ``concurrency *
+    (``_transport/payload.py``). Holding every part in flight in memory instead would cost ``concurrency *
     part_size``. A file changed between hashing and sending fails its checksum at S3.
     """
 

@@ -62,7 +62,7 @@ def _versions() -> str:
     return ", ".join(found)
 
 
-def unknown(what: str, consequence: str) -> UnknownShape:
+def _unknown(what: str, consequence: str) -> UnknownShape:
     """An ``UnknownShape`` for ``what``; the first one for ``what`` in this process is also a warning."""
     if what not in _reported:
         _reported.add(what)
@@ -97,7 +97,7 @@ def request_credentials(client: Any) -> Any:
     if credentials is UnknownShape or not (
         credentials is None or callable(getattr(credentials, "get_frozen_credentials", None))
     ):
-        raise unknown("a client's credentials (client._request_signer._credentials)", "small requests go by botocore")
+        raise _unknown("a client's credentials (client._request_signer._credentials)", "small requests go by botocore")
     return credentials
 
 
@@ -105,7 +105,7 @@ def http_session(client: Any) -> Any:
     """The HTTP session ``client`` sends its requests through; raises ``UnknownShape`` when not found."""
     session = getattr(getattr(client, "_endpoint", None), "http_session", None)
     if session is None:
-        raise unknown("a client's HTTP session (client._endpoint.http_session)", "small requests go by botocore")
+        raise _unknown("a client's HTTP session (client._endpoint.http_session)", "small requests go by botocore")
     return session
 
 
@@ -116,7 +116,7 @@ def builtin_handlers() -> HierarchicalEmitter | None:
     """botocore's built-in event handlers as a new session registers them; None when they cannot be read."""
     handlers = getattr(AioSession(), "_original_handler", None)
     if not isinstance(handlers, HierarchicalEmitter):
-        unknown("a session's built-in handlers (AioSession._original_handler)", "each session registers its own")
+        _unknown("a session's built-in handlers (AioSession._original_handler)", "each session registers its own")
         return None
     return handlers
 
@@ -157,7 +157,7 @@ class HookedSession(AIOHTTPSession):  # type: ignore[misc]
         found: dict[str, Any] = {name: getattr(self, name, UnknownShape) for name in names}
         if not _SESSION_HOOKS or UnknownShape in found.values():
             # Without the TLS hook, aiobotocore's contexts would skip the host name check.
-            unknown(
+            _unknown(
                 "aiobotocore's HTTP session (AIOHTTPSession's hooks and settings)",
                 "small requests go by botocore, and certificate host names may go unchecked",
             )
@@ -207,7 +207,7 @@ def body_reader(body: Any) -> Callable[[], Awaitable[bytes]]:
     content = getattr(body, "content", None)
     if isinstance(content, aiohttp.StreamReader):
         return content.readany
-    unknown("the aiohttp response under a streaming body (StreamingBody.content)", "bodies are read through botocore")
+    _unknown("the aiohttp response under a streaming body (StreamingBody.content)", "bodies are read through botocore")
     return partial(body.read, _FALLBACK_READ)
 
 
@@ -224,7 +224,10 @@ def check_200_errors_after(events: Any) -> None:
     """Move botocore's check for an error document in a 200 answer from S3 behind the ``before-parse``
     handlers ``events`` already runs first; left where it is (it then reads every body) when not found."""
     if not _CHECK_200_KNOWN:
-        unknown("botocore's check for errors in 200 answers (handlers._handle_200_error)", "it reads every page")
+        _unknown(
+            "botocore's check for errors in 200 answers (handlers._handle_200_error)",
+            "it parses every listing page first",
+        )
         return
     events.unregister("before-parse.s3.*", _CHECK_200)
     events.register_first("before-parse.s3.*", _CHECK_200)
@@ -273,7 +276,7 @@ def register_precomputed_signer(name: str) -> bool:
     changes nothing for anyone else. False when the signer cannot be built: botocore then hashes.
     """
     if not _SIGNER_KNOWN:
-        unknown("botocore's S3 signer (S3SigV4Auth's payload methods)", "botocore hashes request payloads itself")
+        _unknown("botocore's S3 signer (S3SigV4Auth's payload methods)", "botocore hashes request payloads itself")
         return False
     botocore.auth.AUTH_TYPE_MAPS.setdefault(name, _PrecomputedPayloadAuth)
     return True
@@ -291,7 +294,7 @@ def plain_socket_for_body(writer: Any) -> Any:
         return None
     send_headers: Any = getattr(writer, "send_headers", None)
     if not _takes(send_headers):
-        unknown("aiohttp's request writer (StreamWriter.send_headers)", "file bodies are sent without sendfile")
+        _unknown("aiohttp's request writer (StreamWriter.send_headers)", "file bodies are sent without sendfile")
         return None
     send_headers()
     return transport

@@ -3,8 +3,9 @@
 aiohttp's ``ClientSession.request`` builds request and response objects, runs tracing hooks, starts a
 task to write the body and handles cookies and redirects for every exchange: with many small requests
 in flight on one event loop, that CPU sets the pace. ``OriginPool`` writes a request in one go on a
-kept-alive connection and parses the answer in the protocol's callback: status line, headers, and a
-body framed by ``Content-Length``, chunked, or the end of the connection. There are no redirects,
+kept-alive connection and reads the answer with llhttp (through ``httptools``, the parser uvicorn
+uses) as bytes arrive: status line, headers, and a body framed by ``Content-Length``, chunked, or the
+end of the connection. There are no redirects,
 cookies or proxies here (``HTTPSession`` keeps aiohttp for those).
 """
 
@@ -17,10 +18,10 @@ from collections import deque
 from dataclasses import dataclass
 
 import aiohttp
+import httptools
 
 __all__ = ["OriginPool", "Response", "ResponseTooLarge"]
 
-MAX_HEAD = 64 * 1024
 # A connection idle this long may have been closed by the server (aiohttp's default keep-alive timeout).
 IDLE_SECONDS = 15.0
 
@@ -39,15 +40,22 @@ class ResponseTooLarge(Exception):
 
 
 class _Connection(asyncio.Protocol):
-    """One connection: one request at a time, its answer parsed as the bytes arrive."""
+    """One connection: one request at a time, its answer parsed by llhttp (``httptools``) as bytes arrive.
+
+    The parser calls back ``on_*`` as it reads; this class only keeps the status, the headers and the
+    body, and decides whether the connection can carry another request.
+    """
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.idle_since = 0.0
         self.reusable = False
-        self._buffer = bytearray()
+        self._parser = httptools.HttpResponseParser(self)
         self._answer: asyncio.Future[Response] | None = None
-        self._head: tuple[int, dict[str, str]] | None = None
+        self._headers: dict[str, str] = {}
+        self._body = bytearray()
+        self._head_done = False
+        self._framed = False
         self._got_bytes = False
         self._max_body = 0
 
@@ -67,9 +75,8 @@ class _Connection(asyncio.Protocol):
     def send(self, data: bytes, max_body: int) -> asyncio.Future[Response]:
         assert self.transport is not None and (self._answer is None or self._answer.done())
         self._max_body = max_body
-        self._buffer.clear()
-        self._head = None
         self._got_bytes = False
+        self._head_done = False
         self.reusable = False
         self._answer = asyncio.get_running_loop().create_future()
         self.transport.write(data)
@@ -82,15 +89,16 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._answer is None or self._answer.done():
             # Bytes nobody asked for: the connection's state is unknown, so it is not used again.
-            self.reusable = False
-            self.close()
+            self._fail(None)
             return
         self._got_bytes = True
-        self._buffer += data
         try:
-            self._parse(eof=False)
-        except (aiohttp.ClientPayloadError, ResponseTooLarge) as exc:
-            self._fail(exc)
+            self._parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            cause = exc.__context__
+            self._fail(cause if isinstance(cause, ResponseTooLarge) else aiohttp.ClientPayloadError(str(exc)))
+        except httptools.HttpParserError as exc:
+            self._fail(aiohttp.ClientPayloadError(f"malformed HTTP response: {exc}"))
 
     def eof_received(self) -> bool:
         return False  # close the transport; connection_lost completes or fails the answer
@@ -100,119 +108,60 @@ class _Connection(asyncio.Protocol):
         answer = self._answer
         if answer is None or answer.done():
             return
-        try:
-            self._parse(eof=True)
-        except (aiohttp.ClientPayloadError, ResponseTooLarge) as error:
-            self._fail(error)
+        if self._head_done and not self._framed:
+            # No Content-Length and not chunked: the body ran to the end of the connection.
+            self._complete(self._parser.get_status_code())
             return
-        if not answer.done():
-            reason = f": {exc}" if exc else ""
+        reason = f": {exc}" if exc else ""
+        if self._head_done:
+            self._fail(aiohttp.ClientPayloadError(f"response cut short after {len(self._body)} body bytes{reason}"))
+        else:
             self._fail(aiohttp.ServerDisconnectedError(f"the server closed the connection before answering{reason}"))
 
-    def _fail(self, exc: Exception) -> None:
+    def _fail(self, exc: Exception | None) -> None:
         self.reusable = False
-        if self._answer is not None and not self._answer.done():
+        if exc is not None and self._answer is not None and not self._answer.done():
             self._answer.set_exception(exc)
         self.close()
 
-    def _parse(self, *, eof: bool) -> None:
-        buffer = self._buffer
-        while self._head is None:
-            end = buffer.find(b"\r\n\r\n")
-            if end < 0:
-                if len(buffer) > MAX_HEAD:
-                    raise aiohttp.ClientPayloadError("response head too large")
-                return
-            status, headers = _parse_head(bytes(buffer[:end]))
-            del buffer[: end + 4]
-            if 100 <= status < 200:
-                continue  # an interim answer (100 Continue): the real one follows
-            self._head = (status, headers)
-        status, headers = self._head
-        keep_alive = "close" not in headers.get("connection", "").lower()
-        if status in (204, 304):
-            body, rest = b"", bytes(buffer)
-        elif "chunked" in headers.get("transfer-encoding", "").lower():
-            parsed = _dechunk(buffer, self._max_body)
-            if parsed is None:
-                if eof:
-                    raise aiohttp.ClientPayloadError("chunked response cut short")
-                return
-            body, rest = parsed
-        elif "content-length" in headers:
-            try:
-                length = int(headers["content-length"])
-            except ValueError:
-                length = -1
-            if length < 0:
-                raise aiohttp.ClientPayloadError(f"bad Content-Length {headers['content-length']!r}")
-            if length > self._max_body:
-                raise ResponseTooLarge(f"a response body of {length} bytes, more than {self._max_body}")
-            if len(buffer) < length:
-                if eof:
-                    raise aiohttp.ClientPayloadError(f"response cut short: {len(buffer)} of {length} bytes")
-                return
-            body, rest = bytes(buffer[:length]), bytes(buffer[length:])
-        else:
-            # No framing: the body runs to the end of the connection.
-            if len(buffer) > self._max_body:
-                raise ResponseTooLarge(f"a response body of more than {self._max_body} bytes")
-            if not eof:
-                return
-            body, rest, keep_alive = bytes(buffer), b"", False
+    def _complete(self, status: int) -> None:
         assert self._answer is not None
-        self.reusable = keep_alive and not rest and not eof
-        self._answer.set_result(Response(status, headers, body))
+        self._answer.set_result(Response(status, self._headers, bytes(self._body)))
 
+    # The parser's callbacks.
 
-def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
-    lines = head.decode("latin-1").split("\r\n")
-    version, _, rest = lines[0].partition(" ")
-    code = rest[:3]
-    if not version.startswith("HTTP/1.") or not code.isdigit():
-        raise aiohttp.ClientPayloadError(f"not an HTTP/1.x status line: {lines[0][:100]!r}")
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, colon, value = line.partition(":")
-        if not colon:
-            raise aiohttp.ClientPayloadError(f"malformed header line: {line[:100]!r}")
-        name = name.strip().lower()
-        value = value.strip()
-        headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    if version == "HTTP/1.0" and "keep-alive" not in headers.get("connection", "").lower():
-        headers["connection"] = "close"
-    return int(code), headers
+    def on_message_begin(self) -> None:
+        if self._answer is None or self._answer.done():
+            self._fail(None)  # a second answer to one request: the connection's state is unknown
+            return
+        self._headers = {}
+        self._body = bytearray()
+        self._head_done = False
 
+    def on_header(self, name: bytes, value: bytes) -> None:
+        key, text = name.decode("latin-1").lower(), value.decode("latin-1").strip()
+        self._headers[key] = f"{self._headers[key]}, {text}" if key in self._headers else text
 
-def _dechunk(buffer: bytearray, max_body: int) -> tuple[bytes, bytes] | None:
-    """The body of a complete chunked message at the start of ``buffer`` and what follows it; None if incomplete."""
-    body = bytearray()
-    position = 0
-    while True:
-        line_end = buffer.find(b"\r\n", position)
-        if line_end < 0:
-            return None
-        size_field = bytes(buffer[position:line_end]).split(b";", 1)[0].strip()
-        try:
-            size = int(size_field, 16)
-        except ValueError:
-            raise aiohttp.ClientPayloadError(f"bad chunk size {size_field[:20]!r}") from None
-        position = line_end + 2
-        if size == 0:
-            # Trailers, if any, end with an empty line.
-            trailer_end = buffer.find(b"\r\n", position)
-            while trailer_end > position:
-                position = trailer_end + 2
-                trailer_end = buffer.find(b"\r\n", position)
-            if trailer_end < 0:
-                return None
-            return bytes(body), bytes(buffer[trailer_end + 2 :])
-        if len(body) + size > max_body:
-            raise ResponseTooLarge(f"a response body of more than {max_body} bytes")
-        if len(buffer) < position + size + 2:
-            return None
-        body += buffer[position : position + size]
-        position += size + 2
+    def on_headers_complete(self) -> None:
+        headers = self._headers
+        self._head_done = True
+        self._framed = "content-length" in headers or "chunked" in headers.get("transfer-encoding", "").lower()
+        length = headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > self._max_body:
+            raise ResponseTooLarge(f"a response body of {length} bytes, more than {self._max_body}")
+
+    def on_body(self, body: bytes) -> None:
+        self._body += body
+        if len(self._body) > self._max_body:
+            raise ResponseTooLarge(f"a response body of more than {self._max_body} bytes")
+
+    def on_message_complete(self) -> None:
+        status = self._parser.get_status_code()
+        if 100 <= status < 200:
+            self._head_done = False  # an interim answer (100 Continue): the real one follows
+            return
+        self.reusable = self._parser.should_keep_alive()
+        self._complete(status)
 
 
 class OriginPool:

@@ -67,3 +67,27 @@ clean-checkov:
 	rm -rf $(CHECKOV_VENV)
 
 clean: clean-checkov
+
+# The whole suite against LocalStack (https://github.com/localstack/localstack), a second S3 + SQS stricter
+# than moto: presigned signatures and expiry, copy and read preconditions (412), checksums. It runs from a venv
+# of its own on Python >= 3.12 (found at run time), on 127.0.0.1 only; tests/localstack_server.py starts it,
+# runs pytest against it and stops it. Pinned, with the pins that keep its dependencies importable.
+LOCALSTACK_VERSION := 2026.3.0
+LOCALSTACK_VENV := .venv-localstack
+LOCALSTACK_STAMP := $(LOCALSTACK_VENV)/.installed-$(LOCALSTACK_VERSION)
+LOCALSTACK_PACKAGES := 'localstack-core[runtime]==$(LOCALSTACK_VERSION)' 'cbor2<6' 'pyopenssl<26' 'cryptography<47' service_identity
+
+.PHONY: test-localstack clean-localstack
+
+$(LOCALSTACK_STAMP): | $(BIN)/python
+	python="$$($(BIN)/python tests/localstack_server.py python)" && "$$python" -m venv $(LOCALSTACK_VENV)
+	$(LOCALSTACK_VENV)/bin/python -m pip install --quiet $(LOCALSTACK_PACKAGES)
+	touch $(LOCALSTACK_STAMP)
+
+test-localstack: $(STAMP) $(LOCALSTACK_STAMP)
+	$(BIN)/python tests/localstack_server.py run $(LOCALSTACK_VENV) -- $(BIN)/python -m pytest -p no:cacheprovider -rsx
+
+clean-localstack:
+	rm -rf $(LOCALSTACK_VENV)
+
+clean: clean-localstack

@@ -256,7 +256,7 @@ async def test_copy_many_copies_as_listed_under_one_budget(store: AsyncS3Store, 
         assert copy["Body"].read() == body and copy["Metadata"] == {"n": key}
     assert s3.get_object(Bucket=store.bucket, Key="by-name/1.bin")["Body"].read() == bodies["src/1.bin"]
     # Listed sources are copied as listed: no HEAD, and each copy pinned to the listed ETag (S3 refuses
-    # the copy if the source changed since; moto does not check).
+    # the copy if the source changed since; moto does not check: tests/test_strict_s3.py shows the refusal).
     assert sum(sent.startswith("HEAD") for sent in counter.sent) == 2
     assert {name: pins[name] for name in pins if name != "1.bin"} == {
         info.key.removeprefix("src/"): f'"{info.etag}"' for info in listed if info.key != "src/1.bin"

@@ -31,6 +31,7 @@ SCRIPT = str(Path(sys.executable).with_name("aiostorage"))
 # S3's smallest part: a file one byte longer is the smallest multipart upload.
 PART = 5 * 1024 * 1024
 PIPE = asyncio.subprocess.PIPE
+LOCAL_IS_MOTO = "`aiostorage local` serves aiostorage.local, which embeds moto by design"
 
 
 def _env(settings: StoreSettings) -> dict[str, str]:
@@ -115,6 +116,7 @@ async def _stderr_until(process: asyncio.subprocess.Process, *texts: str) -> lis
     return lines
 
 
+@pytest.mark.moto_only(reason=LOCAL_IS_MOTO)
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 async def test_local_prints_exports_and_stops_on_a_signal(signum: signal.Signals) -> None:
     async with _running("local", "--bucket", "clibucket") as process:
@@ -133,6 +135,7 @@ async def test_local_prints_exports_and_stops_on_a_signal(signum: signal.Signals
     assert "checks no signatures" in stdout.decode()
 
 
+@pytest.mark.moto_only(reason=LOCAL_IS_MOTO)
 def test_local_port_taken_fails_at_once_in_one_line() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -145,6 +148,7 @@ def test_local_port_taken_fails_at_once_in_one_line() -> None:
     ]
 
 
+@pytest.mark.moto_only(reason=LOCAL_IS_MOTO)
 def test_local_port_out_of_range_is_named() -> None:
     result = subprocess.run([SCRIPT, "local", "--port", "80000"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
@@ -153,6 +157,7 @@ def test_local_port_out_of_range_is_named() -> None:
     ]
 
 
+@pytest.mark.moto_only(reason=LOCAL_IS_MOTO + "; the failure logged is moto's")
 async def test_local_reports_a_failed_request_in_one_line() -> None:
     async with _running("local", "--bucket", "clibucket") as process:
         exports = await _exports(process)

@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "pipeline_demo.py"
 
 
+@pytest.mark.moto_only(reason="the demo runs on aiostorage.local, which embeds moto by design")
 def test_pipeline_demo_end_to_end() -> None:
     completed = subprocess.run(
         [sys.executable, str(DEMO), "--large", "2", "--large-mib", "9", "--small", "4", "--others", "2"],

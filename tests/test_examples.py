@@ -8,10 +8,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from aiostorage import StoreSettings
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 MiB = 1024 * 1024
+LOCAL_IS_MOTO = "with no settings the example starts aiostorage.local, which embeds moto by design"
 
 
 def run(script: str, *args: str, settings: StoreSettings | None = None) -> subprocess.CompletedProcess[str]:
@@ -38,6 +41,7 @@ def make_folder(root: Path) -> dict[str, bytes]:
     return files
 
 
+@pytest.mark.moto_only(reason=LOCAL_IS_MOTO)
 def test_bulk_upload_with_no_settings_uses_its_own_local_server(tmp_path: Path) -> None:
     make_folder(tmp_path)
     done = run("bulk_upload.py", str(tmp_path))
@@ -64,6 +68,7 @@ def test_bulk_upload_refuses_a_missing_folder(tmp_path: Path) -> None:
     assert done.returncode == 2 and "is not a folder" in done.stderr
 
 
+@pytest.mark.moto_only(reason=LOCAL_IS_MOTO)
 def test_bulk_download_with_no_settings_fetches_its_samples(tmp_path: Path) -> None:
     done = run("bulk_download.py", str(tmp_path / "out"))
     assert done.returncode == 0, done.stderr

@@ -8,8 +8,6 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from moto.core import DEFAULT_ACCOUNT_ID
-from moto.s3.models import s3_backends
 
 from aiostorage import AsyncS3Store, BucketNotFound, InvalidArgument, ObjectInfo, StoreSettings
 from aiostorage._transport.pages import KeysNeedEncoding, ListPage, _read_tree, _scan, parse_list_page
@@ -17,7 +15,7 @@ from aiostorage.transfer.keyspace import split_points
 from aiostorage.transfer.listing import PAGE_KEYS, Span, _folders, _group_size
 from aiostorage.transfer.pace import Pace, _pauses
 from benchmarks.simulator import Simulator, simulator_in_thread
-from tests.conftest import ODD_KEYS, WireCounter, free_port, unique_name
+from tests.conftest import ODD_KEYS, WireCounter, free_port, seed, unique_name
 
 
 def tree_keys() -> list[str]:
@@ -44,14 +42,11 @@ def oracle(s3: Any, bucket: str, prefix: str = "") -> list[dict[str, Any]]:
 def tree_bucket(s3: Any) -> str:
     """A bucket holding ``tree_keys()``, built once for the module.
 
-    Seeded through the moto backend that serves the fixture's server (this process): 3,000 PutObjects
-    cost ~30 s on moto, and what is under test here is listing, which goes through the server.
+    Seeded fast (``seed``): what is under test here is listing, which goes through the server.
     """
     name = unique_name("tree")
     s3.create_bucket(Bucket=name)
-    backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
-    for index, key in enumerate(tree_keys()):
-        backend.put_object(name, key, f"{index}".encode())
+    seed(s3, name, ((key, f"{index}".encode()) for index, key in enumerate(tree_keys())))
     return name
 
 
@@ -117,16 +112,28 @@ async def test_list_prefix_filter(tree_store: AsyncS3Store, s3: Any, ordered: bo
             assert listed == expected
 
 
+FLAT_KEYS = [f"flat/{n:05d}" for n in range(4500)]
+
+
+@pytest.fixture(scope="module")
+def flat_bucket(s3: Any) -> str:
+    """``FLAT_KEYS``, built once for the module."""
+    name = unique_name("flat")
+    s3.create_bucket(Bucket=name)
+    seed(s3, name, ((key, b"x") for key in FLAT_KEYS))
+    return name
+
+
 @pytest.mark.parametrize("ordered", [False, True])
-async def test_list_flat_key_space_is_split(wired_store: Wired, s3: Any, ordered: bool) -> None:
+async def test_list_flat_key_space_is_split(
+    flat_bucket: str, wire: tuple[WireCounter, StoreSettings], s3: Any, ordered: bool
+) -> None:
     """4,500 keys with no delimiter below the prefix: past the first pages, listed in parallel ranges, each once."""
-    store, counter = wired_store
-    backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
-    keys = [f"flat/{n:05d}" for n in range(4500)]
-    for key in keys:
-        backend.put_object(store.bucket, key, b"x")
-    listed = [info.key async for info in store.list(ordered=ordered)]
-    assert sorted(listed) == keys == [obj["Key"] for obj in oracle(s3, store.bucket)]
+    counter, settings = wire
+    keys = FLAT_KEYS
+    async with AsyncS3Store(flat_bucket, settings=settings) as store:
+        listed = [info.key async for info in store.list(ordered=ordered)]
+    assert sorted(listed) == keys == [obj["Key"] for obj in oracle(s3, flat_bucket)]
     if ordered:
         assert listed == keys
     # A sequential listing would be 5 requests in a row; ranges ran side by side.
@@ -158,10 +165,8 @@ async def test_a_listing_that_fits_one_page_takes_one_request(wired_store: Wired
 
 async def test_list_continues_inside_the_prefix_the_first_page_ended_in(store: AsyncS3Store, s3: Any) -> None:
     """The first page ends deep inside a/b/: the rest of a/b/, a/ and the root each come exactly once."""
-    backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
     keys = [f"a/b/k{n:04d}" for n in range(1200)] + ["a/a.txt", "a/c/x", "a/z", "b/y", "root.txt", "a/b/"]
-    for key in keys:
-        backend.put_object(store.bucket, key, b"x")
+    seed(s3, store.bucket, ((key, b"x") for key in keys))
     for ordered in (False, True):
         listed = [info.key async for info in store.list(ordered=ordered)]
         assert len(listed) == len(set(listed)) and sorted(listed) == sorted(keys)
@@ -178,7 +183,6 @@ async def test_small_folders_share_pages(wired_store: Wired, s3: Any) -> None:
     and end a run of folders to group; ``d16/sub/`` is listed with its group.
     """
     store, counter = wired_store
-    backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
     sizes = [150] * 25 + [300] * 9
     keys = [
         f"d{p:02d}/{'sub/' if p == 16 and n % 7 == 0 else ''}k{n:03d}"
@@ -186,8 +190,7 @@ async def test_small_folders_share_pages(wired_store: Wired, s3: Any) -> None:
         for n in range(size)
     ]
     keys += ["d14", "d14.txt", "d19/", "d20.txt", "zz"]
-    for key in keys:
-        backend.put_object(store.bucket, key, b"x")
+    seed(s3, store.bucket, ((key, b"x") for key in keys))
     expected = [obj["Key"] for obj in oracle(s3, store.bucket)]
     for ordered in (False, True):
         counter.reset()

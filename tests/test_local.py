@@ -17,6 +17,8 @@ from aiostorage import AsyncS3Store, ConfigError, InvalidArgument
 from aiostorage.local import DUMMY_SECRET, WIRING, LocalServer
 from tests.conftest import wait_for
 
+pytestmark = pytest.mark.moto_only(reason="aiostorage.local embeds moto by design, whatever server the suite uses")
+
 
 def _clients(settings: Any) -> tuple[Any, Any]:
     kwargs = {

@@ -102,11 +102,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason="strict server only: " + _reason(item, "strict_only")))
 
 
-def on_strict(reason: str) -> pytest.MarkDecorator:
-    """``xfail(strict=True)`` on the strict server only: what the library does wrong there, told in ``reason``."""
-    return pytest.mark.xfail(STRICT, reason=reason, strict=True)
-
-
 @pytest.fixture(scope="session")
 def strict() -> bool:
     """True against the strict server (LocalStack): S3's real answers are asserted where moto is lenient."""

@@ -215,7 +215,8 @@ def main(argv: list[str]) -> int:
         print(find_python())
         return 0
     if argv[:1] == ["run"] and len(argv) >= 4 and argv[2] == "--":
-        return run(Path(argv[1]), argv[3:])
+        # Absolute, not resolved: LocalStack runs in its scratch folder, and a venv's python is a symlink.
+        return run(Path(argv[1]).absolute(), argv[3:])
     print(__doc__, file=sys.stderr)
     return 2
 

@@ -31,7 +31,7 @@ from aiostorage import (
     StoreSettings,
     TransferProgress,
 )
-from tests.conftest import serving, wait_for
+from tests.conftest import ODD_KEYS, serving, wait_for
 
 UNSIGNED = pytest.mark.strict_only(reason="moto checks no presigned URL's signature or expiry")
 NO_POLICY = pytest.mark.strict_only(reason="moto does not enforce a presigned POST's policy")
@@ -139,6 +139,14 @@ async def test_a_presigned_put_binds_key_and_content_type(store: AsyncS3Store, s
     assert stored["Body"].read() == b"a,b\n1,2\n" and stored["ContentType"] == "text/csv"
 
 
+@UNSIGNED
+async def test_presigned_urls_of_odd_keys_are_signed_as_the_server_checks(store: AsyncS3Store) -> None:
+    for index, key in enumerate(ODD_KEYS):
+        await store.put_bytes(key, f"odd {index}".encode())
+        url = await store.presign_get(key, expires_in=600)
+        assert await asyncio.to_thread(fetch, url) == (200, "", "", f"odd {index}".encode()), key
+
+
 @NO_POLICY
 async def test_a_presigned_post_enforces_its_size_limit(store: AsyncS3Store, s3: Any) -> None:
     post = await store.presign_post("form/photo.bin", max_size=1000)
@@ -157,6 +165,28 @@ async def test_a_presigned_post_enforces_its_size_limit(store: AsyncS3Store, s3:
     status, _ = await submit(b"x" * 1000)
     assert status in (200, 201, 204)
     assert s3.get_object(Bucket=store.bucket, Key="form/photo.bin")["Body"].read() == b"x" * 1000
+
+
+@NO_POLICY
+async def test_a_presigned_post_binds_key_and_content_type(store: AsyncS3Store, s3: Any) -> None:
+    post = await store.presign_post("form/pic.png", content_type="image/png")
+
+    async def submit(**changes: str) -> tuple[int, bytes]:
+        form = aiohttp.FormData()
+        for name, value in {**post.fields, **changes}.items():
+            form.add_field(name, value)
+        form.add_field("file", b"\x89PNG", filename="pic.png")
+        async with ClientSession() as session, session.post(post.url, data=form) as response:
+            return response.status, await response.read()
+
+    for changes in ({"Content-Type": "text/html"}, {"key": "form/other.png"}):
+        status, body = await submit(**changes)
+        assert status == 403 and b"<Code>AccessDenied</Code>" in body, (changes, body)
+    assert s3.list_objects_v2(Bucket=store.bucket).get("KeyCount") == 0
+    status, _ = await submit()
+    assert status in (200, 201, 204)
+    stored = s3.get_object(Bucket=store.bucket, Key="form/pic.png")
+    assert stored["Body"].read() == b"\x89PNG" and stored["ContentType"] == "image/png"
 
 
 # Copies pinned to the source's ETag (x-amz-copy-source-if-match)

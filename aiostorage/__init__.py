@@ -13,6 +13,9 @@ from ._exceptions import (
     TransferError,
 )
 from ._models import (
+    BulkItem,
+    BulkProgress,
+    BulkResult,
     DeleteError,
     DeleteResult,
     DownloadResult,
@@ -24,7 +27,6 @@ from ._models import (
 from ._settings import StoreSettings
 from ._store import AsyncS3Store
 from .events import S3EventPoller, S3EventRecord, parse_s3_event
-from .transfer.bulk import BulkItem, BulkProgress, BulkResult
 from .transfer.listing import ObjectListing
 from .transfer.stream import ObjectStream
 

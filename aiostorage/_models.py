@@ -1,4 +1,4 @@
-"""Results and progress events; every result is a frozen pydantic model."""
+"""Results and progress events, of single objects and of bulk transfers; every result is a frozen pydantic model."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 __all__ = [
+    "BulkItem",
+    "BulkProgress",
+    "BulkResult",
     "DeleteError",
     "DeleteResult",
     "DownloadResult",
@@ -94,6 +97,53 @@ class TransferProgress:
     key: str
     transferred: int
     total: int | None
+
+
+class BulkItem(BaseModel):
+    """One item of a bulk transfer: ``result`` when it succeeded, ``error`` when it did not."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    source: str
+    destination: str
+    result: UploadResult | DownloadResult | None = None
+    error: BaseException | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class BulkResult(BaseModel):
+    """Every item's outcome, in the order given; ``skipped`` and ``deleted`` are filled by ``sync``."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    items: list[BulkItem]
+    skipped: list[str] = []
+    deleted: list[str] = []
+
+    @property
+    def ok(self) -> bool:
+        return all(item.ok for item in self.items)
+
+    @property
+    def succeeded(self) -> list[BulkItem]:
+        return [item for item in self.items if item.ok]
+
+    @property
+    def failed(self) -> list[BulkItem]:
+        return [item for item in self.items if not item.ok]
+
+
+@dataclass(frozen=True, slots=True)
+class BulkProgress:
+    """Aggregate progress: objects finished (ok or not) and bytes moved, of the totals known so far."""
+
+    objects_done: int
+    objects_total: int
+    bytes_done: int
+    bytes_total: int | None
 
 
 def object_info_from_head(key: str, response: dict[str, Any]) -> ObjectInfo:

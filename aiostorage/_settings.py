@@ -11,16 +11,41 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ._exceptions import ConfigError
 
-__all__ = ["MAX_PARTS", "MAX_PART_SIZE", "MIN_PART_SIZE", "GiB", "KiB", "MiB", "StoreSettings"]
+__all__ = [
+    "MAX_DELETE_KEYS",
+    "MAX_KEY_BYTES",
+    "MAX_OBJECT_SIZE",
+    "MAX_PARTS",
+    "MAX_PART_SIZE",
+    "MAX_PRESIGN_EXPIRY",
+    "MAX_SINGLE_COPY",
+    "MIN_PART_SIZE",
+    "GiB",
+    "KiB",
+    "MiB",
+    "StoreSettings",
+    "TiB",
+]
 
 KiB = 1024
 MiB = 1024 * KiB
 GiB = 1024 * MiB
+TiB = 1024 * GiB
 
-# S3's multipart limits.
+# S3's own limits, named here once; every check and every sizing imports them from here.
+# Every part of a multipart upload but the last, and every single PUT, is within these bounds.
 MIN_PART_SIZE = 5 * MiB
 MAX_PART_SIZE = 5 * GiB
 MAX_PARTS = 10_000
+MAX_OBJECT_SIZE = 5 * TiB
+# A single CopyObject copies at most this much; a larger object is copied in parts.
+MAX_SINGLE_COPY = 5 * GiB
+# DeleteObjects takes at most this many keys a call.
+MAX_DELETE_KEYS = 1000
+# SigV4 presigned URLs and forms are valid for at most seven days.
+MAX_PRESIGN_EXPIRY = 7 * 24 * 3600
+# A key is at most this many bytes in UTF-8.
+MAX_KEY_BYTES = 1024
 
 
 def _env(name: str, *env: str) -> AliasChoices:

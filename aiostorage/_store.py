@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import os
 from collections.abc import Callable, Iterable
@@ -14,9 +13,10 @@ from typing import Any, Self
 import anyio
 
 from ._context import S3Context
-from ._exceptions import ConfigError, InvalidArgument, ObjectChanged, ObjectNotFound, StorageError, map_errors
+from ._exceptions import ConfigError, InvalidArgument, ObjectNotFound, StorageError
 from ._models import (
-    DeleteError,
+    BulkProgress,
+    BulkResult,
     DeleteResult,
     DownloadResult,
     ObjectInfo,
@@ -24,35 +24,23 @@ from ._models import (
     TransferProgress,
     UploadResult,
 )
-from ._retry import Retrying, allow_time_for
-from ._settings import StoreSettings
-from ._tasks import task_group
+from ._retry import Retrying
+from ._settings import MAX_PRESIGN_EXPIRY, MAX_SINGLE_COPY, StoreSettings
 from ._transport import Transport, create_client
-from ._validate import (
-    check_attributes,
-    check_byte_range,
-    check_key,
-    check_part_size,
-    check_positive,
-    check_prefix,
-    guess_content_type,
-)
-from .transfer.bulk import BulkItem, BulkProgress, BulkResult, Job, describe_source, run_bulk, source_size
-from .transfer.copy import MAX_SINGLE_COPY, copy_object
+from ._validate import check_byte_range, check_key, check_part_size, check_positive, check_prefix
+from .transfer import bulk
+from .transfer.copy import copy_key
+from .transfer.delete import delete_keys
 from .transfer.download import download_object
+from .transfer.get import get_bytes
 from .transfer.listing import ObjectListing, list_level, list_objects
-from .transfer.ranged import get_small
+from .transfer.presign import presign_post, presign_url
 from .transfer.sources import UploadSource
 from .transfer.stream import ObjectStream
-from .transfer.sync import check_direction, keep_remote_mtimes, normalise_prefix, plan_sync, remove_files
-from .transfer.upload import put_object, upload
+from .transfer.sync import Direction, check_direction, normalise_prefix, sync
+from .transfer.upload import object_attributes, put_object, upload
 
 __all__ = ["AsyncS3Store"]
-
-# DeleteObjects takes at most this many keys a call.
-DELETE_BATCH = 1000
-# SigV4 presigned URLs are valid for at most seven days.
-MAX_PRESIGN_EXPIRY = 7 * 24 * 3600
 
 
 class AsyncS3Store:
@@ -61,6 +49,8 @@ class AsyncS3Store:
     ``concurrency`` sizes the connection pool and caps the requests in flight across every call made
     through the store; a transfer's own ``concurrency`` can narrow it, not widen it.
     """
+
+    _admission: anyio.Semaphore  # set while open
 
     def __init__(
         self,
@@ -81,8 +71,6 @@ class AsyncS3Store:
         self.part_size = check_part_size(part_size if part_size is not None else self.settings.part_size)
         self._stack: AsyncExitStack | None = None
         self._open_ctx: S3Context | None = None
-        # One-request calls wait here before building their request (see ``put_bytes``).
-        self._admission = asyncio.Semaphore(self.concurrency)
 
     def __repr__(self) -> str:
         endpoint = f", endpoint_url={self.settings.endpoint_url!r}" if self.settings.endpoint_url else ""
@@ -99,9 +87,11 @@ class AsyncS3Store:
             max_connections=self.concurrency,
         )
         self._stack = stack
-        # A semaphore binds to the event loop it first waits on: a store reopened under another loop
-        # (a second ``asyncio.run``) gets a fresh one.
-        self._admission = asyncio.Semaphore(self.concurrency)
+        # One-request calls wait here before building their request (see ``put_bytes``). Made at each
+        # open: a semaphore belongs to the event loop (and async library) it is first used on, and keeps
+        # the permits and waiters a loop left behind, so a store reopened under another loop (a second
+        # ``asyncio.run``) needs a fresh one. ``fast_acquire`` as in ``Retrying.limiter``.
+        self._admission = anyio.Semaphore(self.concurrency, fast_acquire=True)
         self._open_ctx = S3Context(transport=Transport(client, self.bucket), settings=self.settings, retrying=retrying)
         return self
 
@@ -142,12 +132,13 @@ class AsyncS3Store:
         check_key(key)
         if not isinstance(data, bytes | bytearray | memoryview):
             raise TypeError(f"data must be bytes-like, got {type(data).__name__}")
-        attributes = self._attributes(key, content_type, metadata)
+        attributes = object_attributes(key, content_type, metadata)
         # A gather of thousands of calls runs each one up to its first wait at once: waiting here, before
         # the request is built, costs the event loop little, and the first requests go out without waiting
         # behind every other call's half-built request (and the garbage collector's passes over them).
+        ctx = self._ctx
         async with self._admission:
-            return await put_object(self._ctx, key, memoryview(data).cast("B"), attributes=attributes)
+            return await put_object(ctx, key, memoryview(data).cast("B"), attributes=attributes)
 
     async def get_bytes(
         self, key: str, *, version_id: str | None = None, byte_range: tuple[int, int] | None = None
@@ -158,39 +149,10 @@ class AsyncS3Store:
         first MiB does too, and botocore fetches the rest, pinned to the same ETag.
         """
         check_key(key)
-        range_header = check_byte_range(byte_range)
-        async with self._admission:  # as in ``put_bytes``
-            return await self._get_bytes(key, version_id, byte_range, range_header)
-
-    async def _get_bytes(
-        self, key: str, version_id: str | None, byte_range: tuple[int, int] | None, range_header: str | None
-    ) -> bytes:
+        check_byte_range(byte_range)
         ctx = self._ctx
-        extra: dict[str, Any] = {}
-        if version_id:
-            extra["VersionId"] = version_id
-        if range_header:
-            extra["Range"] = range_header
-        start = b""
-        if ctx.transport.direct and not version_id:
-            got = await get_small(ctx, key, byte_range)
-            if got is not None:
-                start, rest = got
-                if rest is None:
-                    return start
-                extra["Range"], extra["IfMatch"] = f"bytes={rest[0]}-", rest[1]
-
-        async def attempt() -> bytes:
-            response = await ctx.client.get_object(Bucket=ctx.bucket, Key=key, **extra)
-            allow_time_for(response.get("ContentLength") or 0)
-            async with response["Body"] as body:
-                data: bytes = await body.read()
-            expected = response.get("ContentLength")
-            if expected is not None and len(data) != expected:
-                raise ConnectionResetError(f"body cut short: {len(data)} of {expected} bytes")
-            return data
-
-        return start + await ctx.call("GetObject", attempt, key=key)
+        async with self._admission:  # as in ``put_bytes``
+            return await get_bytes(ctx, key, version_id=version_id, byte_range=byte_range)
 
     async def head(self, key: str, *, version_id: str | None = None) -> ObjectInfo:
         """Size, ETag, dates, content type and metadata; raises ``ObjectNotFound``."""
@@ -208,38 +170,12 @@ class AsyncS3Store:
     async def delete(self, key: str) -> None:
         """Delete ``key``; deleting a missing key is not an error."""
         check_key(key)
-        ctx = self._ctx
-
-        async def attempt() -> None:
-            await ctx.client.delete_object(Bucket=ctx.bucket, Key=key)
-
-        await ctx.call("DeleteObject", attempt, key=key)
+        await self._ctx.request("DeleteObject", key=key)
 
     async def delete_many(self, keys: Iterable[str]) -> DeleteResult:
         """Delete many keys in batches of 1,000 sent in parallel; S3's per-key errors are reported."""
-        unique = list(dict.fromkeys(check_key(key) for key in keys))
-        ctx = self._ctx
-        deleted: list[str] = []
-        errors: list[DeleteError] = []
-
-        async def delete_batch(batch: list[str]) -> None:
-            async def attempt() -> dict[str, Any]:
-                response: dict[str, Any] = await ctx.client.delete_objects(
-                    Bucket=ctx.bucket, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": False}
-                )
-                return response
-
-            response = await ctx.call("DeleteObjects", attempt)
-            deleted.extend(item["Key"] for item in response.get("Deleted", []))
-            errors.extend(
-                DeleteError(key=item.get("Key", ""), code=item.get("Code", ""), message=item.get("Message", ""))
-                for item in response.get("Errors", [])
-            )
-
-        async with task_group() as group:
-            for start in range(0, len(unique), DELETE_BATCH):
-                group.start_soon(delete_batch, unique[start : start + DELETE_BATCH])
-        return DeleteResult(deleted=deleted, errors=errors)
+        checked = [check_key(key) for key in keys]
+        return await delete_keys(self._ctx, checked)
 
     async def copy(
         self,
@@ -260,13 +196,11 @@ class AsyncS3Store:
         check_key(src_key)
         check_key(dst_key)
         check_positive("multipart_threshold", multipart_threshold)
-        chosen_part_size = check_part_size(part_size if part_size is not None else self.part_size)
-        source_bucket = src_bucket or self.bucket
-        source = await self._ctx.head(src_key, bucket=source_bucket)
-        return await copy_object(
+        chosen_part_size = self._part_size(part_size)
+        return await copy_key(
             self._ctx,
-            source,
-            source_bucket,
+            src_key,
+            src_bucket or self.bucket,
             dst_key,
             metadata=metadata,
             multipart_threshold=min(multipart_threshold, MAX_SINGLE_COPY),
@@ -294,16 +228,15 @@ class AsyncS3Store:
         any failure or cancellation the multipart upload is aborted before the error propagates.
         """
         check_key(key)
-        chosen_part_size = check_part_size(part_size if part_size is not None else self.part_size)
+        chosen_part_size = self._part_size(part_size)
         return await upload(
             self._ctx,
             source,
             key,
-            attributes=self._attributes(key, content_type, metadata),
+            attributes=object_attributes(key, content_type, metadata),
             part_size=chosen_part_size,
             explicit_part_size=part_size is not None,
             concurrency=self._concurrency(concurrency),
-            multipart_threshold=self.settings.multipart_threshold,
             progress=progress,
         )
 
@@ -339,7 +272,7 @@ class AsyncS3Store:
             key,
             path,
             version_id=version_id,
-            part_size=check_part_size(part_size if part_size is not None else self.part_size),
+            part_size=self._part_size(part_size),
             concurrency=self._concurrency(concurrency),
             progress=progress,
             fsync=fsync,
@@ -369,7 +302,7 @@ class AsyncS3Store:
             key,
             version_id=version_id,
             byte_range=byte_range,
-            part_size=check_part_size(part_size if part_size is not None else self.part_size),
+            part_size=self._part_size(part_size),
             concurrency=self._concurrency(concurrency),
         )
 
@@ -392,33 +325,8 @@ class AsyncS3Store:
         error is in the returned ``BulkResult``, in the order given.
         """
         items = [(source, check_key(key)) for source, key in pairs]
-        chosen_part_size = check_part_size(part_size if part_size is not None else self.part_size)
-        limit = self._concurrency(concurrency)
-        sizes = await anyio.to_thread.run_sync(lambda: [source_size(source) for source, _ in items])
-        ctx = self._ctx
-        # One pool of part buffers for every item: memory stays within about concurrency parts in all.
-        part_slots = anyio.Semaphore(limit)
-
-        def job(source: UploadSource, key: str, size: int | None) -> Job:
-            async def run(budgeted: S3Context, item_progress: Callable[[TransferProgress], None]) -> UploadResult:
-                return await upload(
-                    budgeted,
-                    source,
-                    key,
-                    attributes=self._attributes(key, None, metadata),
-                    part_size=chosen_part_size,
-                    explicit_part_size=part_size is not None,
-                    concurrency=limit,
-                    multipart_threshold=self.settings.multipart_threshold,
-                    progress=item_progress,
-                    part_slots=part_slots,
-                )
-
-            return Job(describe_source(source), f"s3://{ctx.bucket}/{key}", size, run)
-
-        jobs = [job(source, key, size) for (source, key), size in zip(items, sizes, strict=True)]
-        outcomes = await run_bulk(ctx, jobs, concurrency=limit, progress=progress, fail_fast=fail_fast)
-        return BulkResult(items=outcomes)
+        options = self._bulk_options(concurrency, part_size, progress, fail_fast)
+        return await bulk.upload_many(self._ctx, items, options, metadata=metadata)
 
     async def download_many(
         self,
@@ -440,39 +348,10 @@ class AsyncS3Store:
         safely.
         """
         entries = [(entry, Path(dest)) for entry, dest in pairs]
-        chosen_part_size = check_part_size(part_size if part_size is not None else self.part_size)
-        limit = self._concurrency(concurrency)
+        options = self._bulk_options(concurrency, part_size, progress, fail_fast)
         ctx = self._ctx
-
-        def job(entry: str | ObjectInfo, dest: Path) -> Job:
-            key = check_key(entry.key if isinstance(entry, ObjectInfo) else entry)
-            size = entry.size if isinstance(entry, ObjectInfo) else None
-
-            async def run(budgeted: S3Context, item_progress: Callable[[TransferProgress], None]) -> DownloadResult:
-                if ".." in dest.parts:
-                    raise InvalidArgument(
-                        f"refused {dest}: a '..' part would let the key s3://{ctx.bucket}/{key} land outside"
-                        " the folder meant; resolve the path first to mean a parent folder",
-                        bucket=ctx.bucket,
-                        key=key,
-                    )
-                return await download_object(
-                    budgeted,
-                    key,
-                    dest,
-                    version_id=None,
-                    part_size=chosen_part_size,
-                    concurrency=limit,
-                    progress=item_progress,
-                    fsync=fsync,
-                    size_hint=size,
-                )
-
-            return Job(f"s3://{ctx.bucket}/{key}", str(dest), size, run)
-
-        jobs = [job(entry, dest) for entry, dest in entries]
-        outcomes = await run_bulk(ctx, jobs, concurrency=limit, progress=progress, fail_fast=fail_fast)
-        return BulkResult(items=outcomes)
+        items = [(*_listed(entry), dest) for entry, dest in entries]
+        return await bulk.download_many(ctx, items, options, fsync=fsync)
 
     async def copy_many(
         self,
@@ -492,52 +371,18 @@ class AsyncS3Store:
         (where the server checks ``x-amz-copy-source-if-match``, as S3 does; moto does not).
         Metadata is kept. Failures are reported per item, as with ``upload_many``.
         """
-        source_bucket = src_bucket or self.bucket
         entries = [(entry, check_key(dst_key)) for entry, dst_key in pairs]
-        chosen_part_size = check_part_size(part_size if part_size is not None else self.part_size)
-        limit = self._concurrency(concurrency)
+        options = self._bulk_options(concurrency, part_size, progress, fail_fast)
         ctx = self._ctx
-
-        def job(entry: str | ObjectInfo, dst_key: str) -> Job:
-            listed = entry if isinstance(entry, ObjectInfo) else None
-            src_key = check_key(entry.key if isinstance(entry, ObjectInfo) else entry)
-
-            async def run(budgeted: S3Context, item_progress: Callable[[TransferProgress], None]) -> UploadResult:
-                source = listed
-                if source is None or source.size > MAX_SINGLE_COPY:
-                    source = await budgeted.head(src_key, bucket=source_bucket)
-                    if listed is not None and source.etag != listed.etag:
-                        raise ObjectChanged(
-                            f"s3://{source_bucket}/{src_key} changed since it was listed",
-                            bucket=source_bucket,
-                            key=src_key,
-                        )
-                result = await copy_object(
-                    budgeted,
-                    source,
-                    source_bucket,
-                    dst_key,
-                    metadata=None,
-                    multipart_threshold=MAX_SINGLE_COPY,
-                    part_size=chosen_part_size,
-                    concurrency=limit,
-                )
-                item_progress(TransferProgress(dst_key, source.size, source.size))
-                return result
-
-            size = listed.size if listed else None
-            return Job(f"s3://{source_bucket}/{src_key}", f"s3://{ctx.bucket}/{dst_key}", size, run)
-
-        jobs = [job(entry, dst_key) for entry, dst_key in entries]
-        outcomes = await run_bulk(ctx, jobs, concurrency=limit, progress=progress, fail_fast=fail_fast)
-        return BulkResult(items=outcomes)
+        items = [(*_listed(entry), dst_key) for entry, dst_key in entries]
+        return await bulk.copy_many(ctx, items, options, src_bucket=src_bucket or self.bucket)
 
     async def sync(
         self,
         local_dir: str | os.PathLike[str],
         prefix: str = "",
         *,
-        direction: str = "up",
+        direction: Direction = "up",
         delete: bool = False,
         concurrency: int | None = None,
         part_size: int | None = None,
@@ -562,34 +407,11 @@ class AsyncS3Store:
         The result lists transfers and failures as items, and ``skipped`` (unchanged) and ``deleted``.
         """
         way = check_direction(direction)
-        folder = Path(local_dir)
         root = normalise_prefix(check_prefix(prefix))
-        limit = self._concurrency(concurrency)
-        async with self.list(root, concurrency=limit) as listing:
-            plan = await plan_sync(listing, folder, root, way, bucket=self.bucket, follow_symlinks=follow_symlinks)
-        if way == "up":
-            result = await self.upload_many(
-                [(path, key) for _, _, key, path in plan.transfers],
-                concurrency=limit,
-                part_size=part_size,
-                progress=progress,
-                fail_fast=fail_fast,
-            )
-        else:
-            remote = [(info, path) for _, info, _, path in plan.transfers if info is not None]
-            result = await self.download_many(
-                remote, concurrency=limit, part_size=part_size, progress=progress, fail_fast=fail_fast
-            )
-            await anyio.to_thread.run_sync(keep_remote_mtimes, result.items, remote)
-        items: builtins.list[BulkItem] = [*result.items, *plan.failures]
-        deleted: builtins.list[str] = []
-        if delete and all(item.ok for item in items):
-            if way == "up":
-                removal = await self.delete_many(plan.extra)
-                deleted = [f"s3://{self.bucket}/{key}" for key in removal.deleted]
-            else:
-                deleted = await anyio.to_thread.run_sync(remove_files, plan.extra)
-        return BulkResult(items=items, skipped=plan.unchanged, deleted=deleted)
+        options = self._bulk_options(concurrency, part_size, progress, fail_fast)
+        return await sync(
+            self._ctx, Path(local_dir), root, way, options, delete=delete, follow_symlinks=follow_symlinks
+        )
 
     # Listing
 
@@ -625,15 +447,13 @@ class AsyncS3Store:
     async def presign_get(self, key: str, *, expires_in: int = 3600) -> str:
         """A URL anyone can GET the object with until it expires."""
         check_key(key)
-        return await self._presign("get_object", {"Key": key}, expires_in)
+        return await presign_url(self._ctx, "get_object", key, self._expiry(expires_in))
 
     async def presign_put(self, key: str, *, expires_in: int = 3600, content_type: str | None = None) -> str:
         """A URL anyone can PUT the object to; with ``content_type`` the upload must send that type."""
         check_key(key)
-        params: dict[str, Any] = {"Key": key}
-        if content_type:
-            params["ContentType"] = content_type
-        return await self._presign("put_object", params, expires_in)
+        params: dict[str, Any] = {"ContentType": content_type} if content_type else {}
+        return await presign_url(self._ctx, "put_object", key, self._expiry(expires_in), **params)
 
     async def presign_post(
         self,
@@ -645,43 +465,46 @@ class AsyncS3Store:
     ) -> PresignedPost:
         """A browser form upload; ``max_size`` caps the accepted size (content-length-range)."""
         check_key(key)
-        self._check_expiry(expires_in)
-        fields: dict[str, str] = {}
-        conditions: list[Any] = []
+        self._expiry(expires_in)
         if max_size is not None:
             check_positive("max_size", max_size)
-            conditions.append(["content-length-range", 0, max_size])
-        if content_type:
-            fields["Content-Type"] = content_type
-            conditions.append({"Content-Type": content_type})
-        ctx = self._ctx
-        with map_errors("PresignPost", bucket=ctx.bucket, key=key):
-            response = await ctx.client.generate_presigned_post(
-                Bucket=ctx.bucket, Key=key, Fields=fields, Conditions=conditions, ExpiresIn=expires_in
-            )
-        return PresignedPost(url=response["url"], fields={k: str(v) for k, v in response["fields"].items()})
+        return await presign_post(self._ctx, key, expires_in=expires_in, max_size=max_size, content_type=content_type)
 
-    async def _presign(self, method: str, params: dict[str, Any], expires_in: int) -> str:
-        self._check_expiry(expires_in)
-        ctx = self._ctx
-        with map_errors(f"Presign {method}", bucket=ctx.bucket, key=params.get("Key")):
-            url: str = await ctx.client.generate_presigned_url(
-                method, Params={"Bucket": ctx.bucket, **params}, ExpiresIn=expires_in
-            )
-        return url
+    # Argument resolution: explicit arguments, then the store's own
 
     @staticmethod
-    def _check_expiry(expires_in: int) -> None:
+    def _expiry(expires_in: int) -> int:
         check_positive("expires_in", expires_in)
         if expires_in > MAX_PRESIGN_EXPIRY:
             raise InvalidArgument(f"expires_in must be at most 7 days ({MAX_PRESIGN_EXPIRY} s), got {expires_in}")
+        return expires_in
 
-    @staticmethod
-    def _attributes(key: str, content_type: str | None, metadata: dict[str, str] | None) -> dict[str, Any]:
-        check_attributes(content_type, metadata)
-        return {"ContentType": content_type or guess_content_type(key), "Metadata": metadata or {}}
+    def _part_size(self, override: int | None) -> int:
+        return check_part_size(override if override is not None else self.part_size)
 
     def _concurrency(self, override: int | None) -> int:
         if override is None:
             return self.concurrency
         return min(check_positive("concurrency", override), self.concurrency)
+
+    def _bulk_options(
+        self,
+        concurrency: int | None,
+        part_size: int | None,
+        progress: Callable[[BulkProgress], None] | None,
+        fail_fast: bool,
+    ) -> bulk.BulkOptions:
+        return bulk.BulkOptions(
+            concurrency=self._concurrency(concurrency),
+            part_size=self._part_size(part_size),
+            explicit_part_size=part_size is not None,
+            progress=progress,
+            fail_fast=fail_fast,
+        )
+
+
+def _listed(entry: str | ObjectInfo) -> tuple[str, ObjectInfo | None]:
+    """A source named by its key or by the ``ObjectInfo`` a listing returned: the key, checked, and the listing."""
+    if isinstance(entry, ObjectInfo):
+        return check_key(entry.key), entry
+    return check_key(entry), None

@@ -7,7 +7,7 @@ import re
 from functools import lru_cache
 
 from ._exceptions import InvalidArgument
-from ._settings import MAX_PART_SIZE, MIN_PART_SIZE
+from ._settings import MAX_KEY_BYTES, MAX_PART_SIZE, MIN_PART_SIZE
 
 __all__ = [
     "check_attributes",
@@ -19,7 +19,6 @@ __all__ = [
     "guess_content_type",
 ]
 
-MAX_KEY_BYTES = 1024
 _HEADER_BREAK = re.compile("[\r\n\0]")
 
 

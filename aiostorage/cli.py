@@ -48,13 +48,12 @@ except ImportError as exc:  # pragma: no cover - depends on how the package was 
     raise SystemExit("the aiostorage command line needs its extra: pip install 'aiostorage[cli]'") from exc
 
 from ._exceptions import ConfigError, InvalidArgument, StorageError
-from ._models import DeleteResult, ObjectInfo, TransferProgress
-from ._settings import StoreSettings
-from ._store import DELETE_BATCH, AsyncS3Store
+from ._models import BulkProgress, BulkResult, DeleteResult, ObjectInfo, TransferProgress
+from ._settings import MAX_DELETE_KEYS, StoreSettings
+from ._store import AsyncS3Store
 from ._tasks import task_group
-from .transfer.bulk import BulkProgress, BulkResult
 from .transfer.localtree import scan_tree
-from .transfer.sync import normalise_prefix, plan_download, scan_failures
+from .transfer.sync import Direction, normalise_prefix, plan_download, scan_failures
 
 __all__ = ["S3Url", "main", "parse_s3_url"]
 
@@ -254,7 +253,7 @@ async def _delete_under(store: AsyncS3Store, prefix: str, *, dry_run: bool) -> t
                 click.echo(f"(dry run) delete: s3://{store.bucket}/{info.key}")
                 continue
             batch.append(info.key)
-            if len(batch) == DELETE_BATCH:
+            if len(batch) == MAX_DELETE_KEYS:
                 await slots.acquire()
                 group.start_soon(delete, batch)
                 batch = []
@@ -497,7 +496,7 @@ async def sync(src: str, dst: str, delete: bool, concurrency: int | None, no_fol
         raise InvalidArgument("sync needs one local folder and one s3:// location")
     remote = target or source
     assert remote is not None
-    direction = "up" if target is not None else "down"
+    direction: Direction = "up" if target is not None else "down"
     folder = Path(src if direction == "up" else dst)
     with _progress_bars() as bars:
         async with AsyncS3Store(remote.bucket, settings=StoreSettings()) as store:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 
 from aiostorage import InvalidArgument
-from aiostorage._settings import MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, GiB, MiB
+from aiostorage._settings import MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, GiB, MiB
 from aiostorage.transfer.parts import (
     GROWTH_INTERVAL,
-    MAX_OBJECT_SIZE,
     PartSizer,
     part_ranges,
     part_size_for,

@@ -9,14 +9,48 @@ import anyio
 from .._context import S3Context
 from .._exceptions import ObjectChanged
 from .._models import ObjectInfo, UploadResult, upload_result
-from .._settings import GiB
 from .._tasks import task_group
 from .multipart import open_multipart
 from .parts import part_ranges, part_size_for
 
-__all__ = ["MAX_SINGLE_COPY", "copy_object"]
+__all__ = ["copy_key", "copy_object"]
 
-MAX_SINGLE_COPY = 5 * GiB
+
+async def copy_key(
+    ctx: S3Context,
+    src_key: str,
+    src_bucket: str,
+    dst_key: str,
+    *,
+    listed: ObjectInfo | None = None,
+    metadata: dict[str, str] | None,
+    multipart_threshold: int,
+    part_size: int,
+    concurrency: int,
+) -> UploadResult:
+    """Copy ``src_key`` to ``dst_key`` in ``ctx.bucket``, inspected first with a HEAD unless ``listed``.
+
+    A listed source is copied as listed, pinned to its listed ETag: a source replaced since the listing
+    fails as ``ObjectChanged``. Above ``multipart_threshold`` it is inspected all the same, since a
+    multipart copy must carry the metadata itself (and a listing has none).
+    """
+    source = listed
+    if source is None or source.size > multipart_threshold:
+        source = await ctx.head(src_key, bucket=src_bucket)
+        if listed is not None and source.etag != listed.etag:
+            raise ObjectChanged(
+                f"s3://{src_bucket}/{src_key} changed since it was listed", bucket=src_bucket, key=src_key
+            )
+    return await copy_object(
+        ctx,
+        source,
+        src_bucket,
+        dst_key,
+        metadata=metadata,
+        multipart_threshold=multipart_threshold,
+        part_size=part_size,
+        concurrency=concurrency,
+    )
 
 
 async def copy_object(
@@ -41,21 +75,20 @@ async def copy_object(
         attributes["Metadata"] = metadata
         if source.content_type:
             attributes["ContentType"] = source.content_type
-    client = ctx.client
     # An entity tag in a precondition is quoted (RFC 9110), as ranged downloads send it in If-Match.
     pin = f'"{source.etag}"'
 
     if source.size <= multipart_threshold:
-
-        async def single() -> dict[str, Any]:
-            extra = {"MetadataDirective": "REPLACE", **attributes} if metadata is not None else {}
-            response: dict[str, Any] = await client.copy_object(
-                Bucket=ctx.bucket, Key=dst_key, CopySource=copy_source, CopySourceIfMatch=pin, **extra
-            )
-            return response
-
+        extra = {"MetadataDirective": "REPLACE", **attributes} if metadata is not None else {}
         # S3 holds the connection while it copies: give the attempt time for the object's bytes.
-        response = await ctx.call("CopyObject", single, key=dst_key, payload_bytes=source.size)
+        response = await ctx.request(
+            "CopyObject",
+            key=dst_key,
+            payload_bytes=source.size,
+            CopySource=copy_source,
+            CopySourceIfMatch=pin,
+            **extra,
+        )
         result = {**response.get("CopyObjectResult", {}), "VersionId": response.get("VersionId")}
         return upload_result(ctx.bucket, dst_key, result, size=source.size, parts=1)
 
@@ -65,24 +98,21 @@ async def copy_object(
         if source.content_type:
             attributes["ContentType"] = source.content_type
     ranges = part_ranges(source.size, part_size_for(source.size, part_size))
-    limiter = anyio.CapacityLimiter(concurrency)
+    in_flight = anyio.Semaphore(concurrency, fast_acquire=True)
     async with open_multipart(ctx, dst_key, **attributes) as upload:
 
         async def copy_part(number: int, first: int, last: int) -> None:
-            async def attempt() -> dict[str, Any]:
-                response: dict[str, Any] = await client.upload_part_copy(
-                    Bucket=ctx.bucket,
-                    Key=dst_key,
+            async with in_flight:
+                response = await ctx.request(
+                    "UploadPartCopy",
+                    key=dst_key,
+                    payload_bytes=last - first + 1,
                     UploadId=upload.upload_id,
                     PartNumber=number,
                     CopySource=copy_source,
                     CopySourceIfMatch=pin,
                     CopySourceRange=f"bytes={first}-{last}",
                 )
-                return response
-
-            async with limiter:
-                response = await ctx.call("UploadPartCopy", attempt, key=dst_key, payload_bytes=last - first + 1)
             upload.record(number, {"ETag": response["CopyPartResult"]["ETag"]})
 
         async with task_group() as group:

@@ -189,7 +189,7 @@ async def download_object(
         checksums.append(await reader.checksum())
 
     async with _landing(temp, ctx.bucket, key):
-        limiter = anyio.CapacityLimiter(concurrency)
+        limiter = anyio.Semaphore(concurrency, fast_acquire=True)
         async with task_group() as group:
             group.start_soon(_fetch_first, limiter, reader, range_sink(group), size_hint)
             await reader.learned.wait()
@@ -261,13 +261,13 @@ def _write_whole(temp: _TempFile, body: bytes, fsync: bool) -> None:
     temp.commit(fsync)
 
 
-async def _fetch_first(limiter: anyio.CapacityLimiter, reader: RangeReader, sink: Sink, size_hint: int | None) -> None:
+async def _fetch_first(limiter: anyio.Semaphore, reader: RangeReader, sink: Sink, size_hint: int | None) -> None:
     async with limiter:
         await reader.fetch(0, None, sink, flush_bytes=WRITE_SIZE, size_hint=size_hint)
 
 
 async def _fetch_ranges(
-    limiter: anyio.CapacityLimiter,
+    limiter: anyio.Semaphore,
     reader: RangeReader,
     ranges: Iterator[tuple[int, int]],
     new_sink: Callable[[], Sink],

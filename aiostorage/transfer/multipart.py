@@ -55,20 +55,13 @@ class MultipartUpload:
     async def complete(self) -> dict[str, Any]:
         """Assemble the recorded parts, in order, into the object."""
         parts = [self._parts[number] for number in sorted(self._parts)]
-        client = self.ctx.client
-
-        async def attempt() -> dict[str, Any]:
-            response: dict[str, Any] = await client.complete_multipart_upload(
-                Bucket=self.ctx.bucket,
-                Key=self.key,
+        try:
+            return await self.ctx.request(
+                "CompleteMultipartUpload",
+                key=self.key,
+                attempt_timeout=COMPLETE_ATTEMPT_TIMEOUT,
                 UploadId=self.upload_id,
                 MultipartUpload={"Parts": parts},
-            )
-            return response
-
-        try:
-            return await self.ctx.call(
-                "CompleteMultipartUpload", attempt, key=self.key, attempt_timeout=COMPLETE_ATTEMPT_TIMEOUT
             )
         except ObjectNotFound as missing:
             if missing.code != "NoSuchUpload":
@@ -87,14 +80,9 @@ class MultipartUpload:
 
     async def abort(self) -> None:
         """Abort, within ``ABORT_DEADLINE`` and shielded from cancellation; failures are logged."""
-        client = self.ctx.client
-
-        async def attempt() -> None:
-            await client.abort_multipart_upload(Bucket=self.ctx.bucket, Key=self.key, UploadId=self.upload_id)
-
         with anyio.move_on_after(ABORT_DEADLINE, shield=True) as scope:
             try:
-                await self.ctx.call("AbortMultipartUpload", attempt, key=self.key)
+                await self.ctx.request("AbortMultipartUpload", key=self.key, UploadId=self.upload_id)
             except StorageError as exc:
                 logger.warning(
                     "could not abort multipart upload %s of s3://%s/%s: %s",
@@ -115,13 +103,7 @@ class MultipartUpload:
 @asynccontextmanager
 async def open_multipart(ctx: S3Context, key: str, **create_args: Any) -> AsyncIterator[MultipartUpload]:
     """Create a multipart upload; abort it if the body raises or is cancelled before completing it."""
-    client = ctx.client
-
-    async def create() -> dict[str, Any]:
-        response: dict[str, Any] = await client.create_multipart_upload(Bucket=ctx.bucket, Key=key, **create_args)
-        return response
-
-    response = await ctx.call("CreateMultipartUpload", create, key=key)
+    response = await ctx.request("CreateMultipartUpload", key=key, **create_args)
     upload = MultipartUpload(ctx, key, response["UploadId"])
     try:
         yield upload

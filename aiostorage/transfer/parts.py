@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from .._exceptions import InvalidArgument
-from .._settings import MAX_PART_SIZE, MAX_PARTS, MiB
+from .._settings import MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MiB
 
 __all__ = [
     "GROWTH_INTERVAL",
-    "MAX_OBJECT_SIZE",
     "PART_SIZE_STEP",
     "PartSizer",
     "part_ranges",
@@ -17,7 +16,6 @@ __all__ = [
 
 # Auto-sized parts grow in steps of 8 MiB, so part boundaries stay round numbers.
 PART_SIZE_STEP = 8 * MiB
-MAX_OBJECT_SIZE = 5 * 1024**4
 # An unknown-length stream doubles its part size every this many parts. Every 1,000 parts would cap a
 # stream of 5 MiB parts at 4.9 TiB; every 900 reaches S3's 5 TiB object limit from any part size.
 GROWTH_INTERVAL = 900

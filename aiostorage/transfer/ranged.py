@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
-from botocore.exceptions import ClientError, ResponseStreamingError
+from botocore.exceptions import ClientError
 
 from .._context import S3Context
 from .._exceptions import IntegrityError, ObjectChanged, error_code
 from .._models import CHECKSUM_FIELDS, strip_etag
 from .._transport import DIRECT_MAX, body_reader
 
-__all__ = ["Checksum", "ObjectVersion", "RangeReader", "Sink", "get_small"]
+__all__ = ["CONTENT_RANGE", "RANGE_REFUSED", "Checksum", "ObjectVersion", "RangeReader", "Sink"]
 
 # Receives a range's bytes in order: (offset in the object, chunks). It may keep the chunks.
 Sink = Callable[[int, list[bytes]], Awaitable[None]]
@@ -30,6 +30,8 @@ Sink = Callable[[int, list[bytes]], Awaitable[None]]
 # More buffers than this in one positioned write would exceed IOV_MAX on some systems.
 _MAX_CHUNKS = 512
 CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+# S3 refuses any range of an empty object with these: the whole of it is no bytes.
+RANGE_REFUSED = frozenset({"InvalidRange", "416"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,8 +151,8 @@ class RangeReader:
                 else:
                     response = await client.get_object(Range=f"bytes={start}-{asked_end}", **params)
             except ClientError as exc:
-                # S3 answers any range of an empty object with 416: read it whole instead.
-                if not (learning and first == 0 and error_code(exc) in {"InvalidRange", "416"}):
+                # An empty object has no range to give: read it whole instead.
+                if not (learning and first == 0 and error_code(exc) in RANGE_REFUSED):
                     raise
                 response = await client.get_object(**params)
             try:
@@ -263,15 +265,8 @@ class RangeReader:
         """The pinned version's full-object checksum from a HEAD, or ``None`` when it has none."""
         if self.first_checksum is not None or self._checksum_settled:
             return self.first_checksum
-        client = self.ctx.client
-
-        async def attempt() -> dict[str, Any]:
-            response: dict[str, Any] = await client.head_object(
-                Bucket=self.ctx.bucket, Key=self.key, ChecksumMode="ENABLED", **self._pins()
-            )
-            return response
-
-        return full_object_checksum(await self.ctx.call("HeadObject", attempt, key=self.key))
+        response = await self.ctx.request("HeadObject", key=self.key, ChecksumMode="ENABLED", **self._pins())
+        return full_object_checksum(response)
 
 
 class _Cursor:
@@ -308,43 +303,3 @@ async def _pump(response: dict[str, Any], cursor: _Cursor, first: int, length: i
         raise IntegrityError(f"the response body is longer than announced ({cursor.delivered} > {length} bytes)")
     if cursor.delivered < length:
         raise ConnectionResetError(f"body cut short: {cursor.delivered} of {length} bytes")
-
-
-async def get_small(
-    ctx: S3Context, key: str, byte_range: tuple[int, int] | None
-) -> tuple[bytes, tuple[int, str] | None] | None:
-    """GetObject of ``key`` (or its inclusive ``byte_range``) on the direct path, with ``ctx``'s retries.
-
-    Asks for at most ``DIRECT_MAX`` bytes: the whole object when it is no bigger, else its first
-    ``DIRECT_MAX`` bytes, with where the rest starts and the ETag to pin the rest to. None when botocore
-    should make the request: a range over ``DIRECT_MAX``, a redirect, a server that sent more than asked.
-    """
-    if byte_range is not None:
-        first, last = byte_range
-        if last - first + 1 > DIRECT_MAX:
-            return None
-    else:
-        first, last = 0, DIRECT_MAX - 1
-
-    async def attempt() -> tuple[bytes, tuple[int, str] | None] | None:
-        try:
-            answer = await ctx.transport.get_small(key, {"Range": f"bytes={first}-{last}"})
-        except ClientError as exc:
-            # S3 refuses any range of an empty object (416): the whole of it is no bytes.
-            if byte_range is None and error_code(exc) in {"InvalidRange", "416"}:
-                return b"", None
-            raise
-        if answer is None:
-            return None
-        body = answer.body
-        if answer.status != 206:  # the whole object, the range ignored
-            return (body if byte_range is None else body[first : last + 1]), None
-        match = CONTENT_RANGE.fullmatch(answer.headers.get("content-range", "").strip())
-        if match is None or int(match[1]) != first or len(body) != int(match[2]) - first + 1:
-            raise ResponseStreamingError(error=f"unexpected Content-Range {answer.headers.get('content-range')!r}")
-        end, total = int(match[2]), match[3]
-        if byte_range is not None or total == "*" or end + 1 >= int(total):
-            return body, None
-        return body, (end + 1, answer.headers.get("etag", ""))
-
-    return await ctx.call("GetObject", attempt, key=key, payload_bytes=last - first + 1)

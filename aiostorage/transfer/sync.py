@@ -1,8 +1,9 @@
-"""Planning a sync (and a recursive download): which objects map to which files, what differs, what is extra.
+"""A sync, and the planning of a recursive download: which objects map to which files, what differs, what is extra.
 
-A sync is planned first (walk the folder, list the prefix, compare), then run as a bulk transfer, then
-reported; deletion happens only when every item of the plan and of the transfer succeeded, so nothing is
-deleted on the strength of a folder that could not be read or a key that could not be mapped.
+A sync is planned first (walk the folder, list the prefix, compare: ``plan_sync``), then run as a bulk
+transfer, then reported (``sync``); deletion happens only when every item of the plan and of the transfer
+succeeded, so nothing is deleted on the strength of a folder that could not be read or a key that could
+not be mapped.
 
 Keys map to files by their ``/``-separated parts below the prefix. A key is refused (an
 ``InvalidArgument`` item of the result, never silently passed over) when a part is empty, ``.`` or
@@ -23,9 +24,13 @@ from typing import Literal
 
 import anyio
 
+from .._context import S3Context
 from .._exceptions import InvalidArgument
-from .._models import ObjectInfo
-from .bulk import BulkItem
+from .._models import BulkItem, BulkResult, ObjectInfo
+from .._validate import check_key
+from .bulk import BulkOptions, download_many, upload_many
+from .delete import delete_keys
+from .listing import list_objects
 from .localtree import LocalFile, TreeScan, scan_tree
 
 __all__ = [
@@ -40,6 +45,7 @@ __all__ = [
     "plan_sync",
     "remove_files",
     "scan_failures",
+    "sync",
 ]
 
 Direction = Literal["up", "down"]
@@ -238,3 +244,38 @@ def remove_files(paths: Sequence[str]) -> list[str]:
             continue
         removed.append(path)
     return removed
+
+
+async def sync(
+    ctx: S3Context,
+    folder: Path,
+    prefix: str,
+    direction: Direction,
+    options: BulkOptions,
+    *,
+    delete: bool,
+    follow_symlinks: bool,
+) -> BulkResult:
+    """Plan, transfer what differs under one budget, delete what is extra (only after no failure), report.
+
+    ``prefix`` names a folder (see ``normalise_prefix``).
+    """
+    async with list_objects(ctx, prefix, concurrency=options.concurrency, ordered=False) as listing:
+        plan = await plan_sync(listing, folder, prefix, direction, bucket=ctx.bucket, follow_symlinks=follow_symlinks)
+    if direction == "up":
+        uploads = [(path, check_key(key)) for _, _, key, path in plan.transfers]
+        result = await upload_many(ctx, uploads, options, metadata=None)
+    else:
+        remote = [(info, path) for _, info, _, path in plan.transfers if info is not None]
+        downloads = [(info.key, info, path) for info, path in remote]
+        result = await download_many(ctx, downloads, options, fsync=True)
+        await anyio.to_thread.run_sync(keep_remote_mtimes, result.items, remote)
+    items = [*result.items, *plan.failures]
+    deleted: list[str] = []
+    if delete and all(item.ok for item in items):
+        if direction == "up":
+            removal = await delete_keys(ctx, plan.extra)
+            deleted = [f"s3://{ctx.bucket}/{key}" for key in removal.deleted]
+        else:
+            deleted = await anyio.to_thread.run_sync(remove_files, plan.extra)
+    return BulkResult(items=items, skipped=plan.unchanged, deleted=deleted)

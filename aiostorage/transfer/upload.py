@@ -10,6 +10,7 @@ Whatever fails, or cancels the caller, aborts the multipart upload before the er
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import anyio
@@ -17,16 +18,26 @@ import anyio
 from .._context import S3Context
 from .._exceptions import InvalidArgument
 from .._models import TransferProgress, UploadResult, upload_result
-from .._settings import MAX_PARTS
+from .._settings import MAX_OBJECT_SIZE, MAX_PARTS
 from .._tasks import task_group
+from .._validate import check_attributes, guess_content_type
 from .checksum import hash_payload, small_bytes
 from .multipart import open_multipart
-from .parts import MAX_OBJECT_SIZE, PartSizer
+from .parts import PartSizer
 from .sources import Part, PartReader, UploadSource, open_source
 
-__all__ = ["ProgressCallback", "put_object", "upload"]
+__all__ = ["ProgressCallback", "object_attributes", "put_object", "upload"]
 
 ProgressCallback = Callable[[TransferProgress], None]
+
+
+def object_attributes(key: str, content_type: str | None, metadata: dict[str, str] | None) -> dict[str, Any]:
+    """What an object is written with: its content type (guessed from the key when not given) and metadata.
+
+    Raises ``InvalidArgument`` for values that cannot travel as headers.
+    """
+    check_attributes(content_type, metadata)
+    return {"ContentType": content_type or guess_content_type(key), "Metadata": metadata or {}}
 
 
 class _Progress:
@@ -64,31 +75,21 @@ async def put_object(
 ) -> UploadResult:
     """One PutObject of ``body`` with a CRC32 checksum: a small one on the direct path, when it fits."""
     transport = ctx.transport
+    response: dict[str, Any] | None = None
     if transport.takes_small_put(len(body), attributes):
-        data = await small_bytes(body)
-
-        async def direct() -> dict[str, Any] | None:
-            return await transport.put_small(key, data, attributes)
-
+        direct = partial(transport.put_small, key, await small_bytes(body), attributes)
         # None: the bucket answered from elsewhere, and the direct path is off for botocore to take over.
-        answer = await ctx.call("PutObject", direct, key=key, payload_bytes=len(body))
-        if answer is not None:
-            _Progress(key, len(body), progress).advance(len(body))
-            return upload_result(ctx.bucket, key, answer, size=len(body), parts=1)
-    hashes = await hash_payload(body, sign=transport.signs_payload)
-
-    async def attempt() -> dict[str, Any]:
-        response: dict[str, Any] = await ctx.client.put_object(
-            Bucket=ctx.bucket,
-            Key=key,
+        response = await ctx.call("PutObject", direct, key=key, payload_bytes=len(body))
+    if response is None:
+        hashes = await hash_payload(body, sign=transport.signs_payload)
+        response = await ctx.request(
+            "PutObject",
+            key=key,
+            payload_bytes=len(body),
             **attributes,
             **transport.upload_args(body, crc32=hashes.crc32, sha256=hashes.sha256),
         )
-        return response
-
-    response = await ctx.call("PutObject", attempt, key=key, payload_bytes=len(body))
-    reporter = _Progress(key, len(body), progress)
-    reporter.advance(len(body))
+    _Progress(key, len(body), progress).advance(len(body))
     return upload_result(ctx.bucket, key, response, size=len(body), parts=1)
 
 
@@ -101,15 +102,16 @@ async def upload(
     part_size: int,
     explicit_part_size: bool,
     concurrency: int,
-    multipart_threshold: int,
     progress: ProgressCallback | None = None,
     part_slots: anyio.Semaphore | None = None,
 ) -> UploadResult:
     """Upload ``source`` to ``key``; ``attributes`` (content type, metadata) go to the object.
 
+    One PutObject up to the settings' ``multipart_threshold``, a multipart upload above it.
     ``part_slots`` shares the limit of parts in memory with other uploads (a bulk transfer's items);
     by default this upload has ``concurrency`` slots of its own.
     """
+    multipart_threshold = ctx.settings.multipart_threshold
     reader = await open_source(source)
     try:
         sizer = PartSizer(reader.size, part_size, explicit=explicit_part_size)
@@ -159,18 +161,14 @@ async def _multipart(
         async def send(number: int, part: Part) -> None:
             try:
                 hashes = await hash_payload(part, sign=transport.signs_payload)
-
-                async def attempt() -> dict[str, Any]:
-                    response: dict[str, Any] = await ctx.client.upload_part(
-                        Bucket=ctx.bucket,
-                        Key=key,
-                        UploadId=multipart.upload_id,
-                        PartNumber=number,
-                        **transport.upload_args(part, crc32=hashes.crc32, sha256=hashes.sha256),
-                    )
-                    return response
-
-                response = await ctx.call("UploadPart", attempt, key=key, payload_bytes=len(part))
+                response = await ctx.request(
+                    "UploadPart",
+                    key=key,
+                    payload_bytes=len(part),
+                    UploadId=multipart.upload_id,
+                    PartNumber=number,
+                    **transport.upload_args(part, crc32=hashes.crc32, sha256=hashes.sha256),
+                )
                 multipart.record(number, {"ETag": response["ETag"], "ChecksumCRC32": hashes.crc32})
                 reporter.advance(len(part))
             finally:

@@ -1,66 +1,39 @@
 """The ``aiostorage`` command line: ls, cp, sync, rm, presign, events, local.
 
 S3 locations are written ``s3://bucket/key`` as with the AWS CLI. Settings come from the environment
-(``StoreSettings``), like the library. Errors print one line (``--debug`` shows the traceback) and the
-exit code is non-zero when anything failed: 1 for failures, 2 for a command line that cannot be carried
-out (``local --port`` taken or out of range).
-
-SIGINT (Ctrl-C) and SIGTERM (``timeout``, ``docker stop``, systemd, CI) both cancel the command, so the
-library's cleanup runs: multipart uploads in progress are aborted and temporary download files removed.
-The exit code is then 128 + the signal: 130 for SIGINT, 143 for SIGTERM. A second signal during that
-cleanup is reported and otherwise ignored, since cancelling again would cut the cleanup short; the
-cleanup has deadlines of its own, and SIGKILL still ends the process at once, leaving the cleanup
-undone. ``events`` and ``local`` run until stopped: for them a signal is the normal way to stop, which
-they do gracefully, exiting 0 (a second signal makes ``events`` give up waiting for its long poll).
-
-Keys, paths and messages are printed literally, never read as rich markup.
+(``StoreSettings``), like the library. How a command runs (signals, cleanup, exit codes) is in
+``_running.py``; what it prints in ``_output.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
 import sys
-import traceback
-from collections.abc import Callable, Coroutine
-from contextvars import ContextVar
 from dataclasses import dataclass
-from functools import wraps
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 import anyio
 
 try:
     import click
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-    from rich.text import Text
+    import rich  # noqa: F401 - the other half of the extra, used by _output
 except ImportError as exc:  # pragma: no cover - depends on how the package was installed
     raise SystemExit("the aiostorage command line needs its extra: pip install 'aiostorage[cli]'") from exc
 
-from ._exceptions import ConfigError, InvalidArgument, StorageError
-from ._models import BulkProgress, BulkResult, DeleteResult, ObjectInfo, TransferProgress
-from ._settings import MAX_DELETE_KEYS, StoreSettings
-from ._store import AsyncS3Store
-from ._tasks import task_group
-from .transfer.localtree import scan_tree
-from .transfer.sync import Direction, normalise_prefix, plan_download, scan_failures
+from .._exceptions import ConfigError, InvalidArgument
+from .._models import BulkResult
+from .._settings import MAX_DELETE_KEYS, StoreSettings
+from .._store import AsyncS3Store
+from .._tasks import task_group
+from ..transfer.localtree import scan_tree
+from ..transfer.sync import Direction, normalise_prefix, plan_download, scan_failures
+from ._output import bulk_bar, echo_object, progress_bars, report, report_deleted, say, single_bar
+from ._running import CommandLineError, command, stop_on_signal
 
 __all__ = ["S3Url", "main", "parse_s3_url"]
 
 # DeleteObjects calls of ``rm -r`` in flight while its listing goes on.
 DELETE_BATCHES_IN_FLIGHT = 8
-# An error or failure is one line however long: never wrapped to the terminal's (or a pipe's) width.
-console = Console(stderr=True, soft_wrap=True)
 
 
 @dataclass(frozen=True)
@@ -91,123 +64,6 @@ def _require_s3(text: str) -> S3Url:
     return url
 
 
-def _say(label: str, style: str, message: object = "") -> None:
-    """One line on stderr: ``label`` in ``style``, then ``message`` exactly as it is.
-
-    A key, a path or an error holding ``[...]`` or ``:name:`` is printed literally: as a string, rich
-    would read it as markup (failing on ``[/x]``, swallowing ``[bold]``) or emoji codes.
-    """
-    line = Text(label, style=style)
-    if message != "":
-        # A message of several lines (botocore's validation errors) still gives one line.
-        line.append(" " + " ".join(str(message).split("\n")))
-    console.print(line)
-
-
-class _CommandLineError(Exception):
-    """The command line cannot be carried out as given: one line and exit code 2, as click's usage errors."""
-
-
-class _Interruption:
-    """What SIGINT and SIGTERM do while a command runs.
-
-    The first one cancels the command (``scope``), unless the command asked to be stopped gracefully
-    (``stop``). Later ones are reported and otherwise ignored: a second cancellation of the task would
-    cut through the shielded cleanup (the abort of a multipart upload, the removal of a temporary file),
-    and that cleanup has deadlines of its own.
-    """
-
-    def __init__(self) -> None:
-        self.scope = anyio.CancelScope()
-        self.signum: int | None = None
-        self.stop: Callable[[bool], object] | None = None
-
-    @property
-    def cancelled(self) -> bool:
-        return self.signum is not None and self.stop is None
-
-    def receive(self, signum: int) -> None:
-        name = signal.Signals(signum).name
-        again = self.signum is not None
-        if self.stop is not None:
-            self.signum = signum
-            _say("stopping", "yellow", f"({name} again): at once" if again else f"({name})")
-            self.stop(again)
-        elif again:
-            _say(
-                "interrupted again",
-                "yellow",
-                f"({name}): still cleaning up, within its own deadlines; "
-                "SIGKILL would stop at once and leave uploads open and temporary files behind",
-            )
-        else:
-            self.signum = signum
-            _say("interrupted", "yellow", f"({name}): cleaning up before exiting")
-            self.scope.cancel()
-
-
-_interruption: ContextVar[_Interruption] = ContextVar("aiostorage_cli_interruption")
-
-
-def _stop_on_signal(stop: Callable[[bool], object]) -> None:
-    """Make SIGINT and SIGTERM call ``stop(again)`` instead of cancelling the command, which then exits 0."""
-    _interruption.get().stop = stop
-
-
-async def _supervised(debug: bool, coroutine: Coroutine[Any, Any, int]) -> int:
-    """Run the command, cancelled by SIGINT or SIGTERM (see ``_Interruption``); its exit code."""
-    interruption = _Interruption()
-    _interruption.set(interruption)
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        # Where the loop cannot (Windows), asyncio's own Ctrl-C handling stays.
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(signum, interruption.receive, signum)
-    code = 1
-    try:
-        with interruption.scope:
-            code = await coroutine
-    except (StorageError, OSError) as exc:
-        if not interruption.cancelled:
-            raise
-        # Failing while stopping (an abort refused, say) is still worth its line; the signal decides the code.
-        if debug:
-            traceback.print_exc()
-        _say("error:", "red", exc)
-    if interruption.cancelled and interruption.signum is not None:
-        return 128 + interruption.signum
-    return code
-
-
-def _run(debug: bool, coroutine: Coroutine[Any, Any, int]) -> None:
-    """Run the command; one clear line and exit code 1 for our errors, the traceback only with --debug."""
-    try:
-        code = asyncio.run(_supervised(debug, coroutine))
-    except KeyboardInterrupt:  # Ctrl-C before the command started or after it ended: nothing to clean up
-        _say("interrupted", "yellow")
-        sys.exit(130)
-    except _CommandLineError as exc:
-        _say("error:", "red", exc)
-        sys.exit(2)
-    except (StorageError, OSError) as exc:
-        if debug:
-            traceback.print_exc()
-        _say("error:", "red", exc)
-        sys.exit(1)
-    sys.exit(code)
-
-
-def _command(function: Callable[..., Coroutine[Any, Any, int]]) -> Callable[..., None]:
-    """Turn an async command returning an exit code into a click callback honouring ``--debug``."""
-
-    @wraps(function)
-    @click.pass_context
-    def callback(context: click.Context, /, **kwargs: Any) -> None:
-        _run(bool(context.obj and context.obj.get("debug")), function(**kwargs))
-
-    return callback
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.pass_context
@@ -218,15 +74,6 @@ def main(context: click.Context, debug: bool) -> None:
     exit code 130 or 143; events and local stop gracefully and exit 0.
     """
     context.obj = {"debug": debug}
-
-
-def _report_deleted(bucket: str, result: DeleteResult) -> int:
-    """One line per key deleted or not; how many failed."""
-    for key in result.deleted:
-        click.echo(f"delete: s3://{bucket}/{key}")
-    for error in result.errors:
-        _say("failed:", "red", f"s3://{bucket}/{error.key}: {error.code} {error.message}")
-    return len(result.errors)
 
 
 async def _delete_under(store: AsyncS3Store, prefix: str, *, dry_run: bool) -> tuple[int, int]:
@@ -241,7 +88,7 @@ async def _delete_under(store: AsyncS3Store, prefix: str, *, dry_run: bool) -> t
     async def delete(batch: list[str]) -> None:
         nonlocal failed
         try:
-            failed += _report_deleted(store.bucket, await store.delete_many(batch))
+            failed += report_deleted(store.bucket, await store.delete_many(batch))
         finally:
             slots.release()
 
@@ -267,7 +114,7 @@ async def _delete_under(store: AsyncS3Store, prefix: str, *, dry_run: bool) -> t
 @click.argument("keys", nargs=-1, required=True)
 @click.option("-r", "--recursive", is_flag=True, help="Delete every object under each prefix.")
 @click.option("--dry-run", is_flag=True, help="Print what would be deleted; delete nothing.")
-@_command
+@command
 async def rm(keys: tuple[str, ...], recursive: bool, dry_run: bool) -> int:
     """Delete objects: rm s3://bucket/key [s3://bucket/other ...], or rm -r s3://bucket/prefix."""
     urls = [_require_s3(key) for key in keys]
@@ -281,16 +128,16 @@ async def rm(keys: tuple[str, ...], recursive: bool, dry_run: bool) -> int:
                 for key in chosen:
                     click.echo(f"(dry run) delete: s3://{bucket}/{key}")
             elif not recursive:
-                failed += _report_deleted(bucket, await store.delete_many(chosen))
+                failed += report_deleted(bucket, await store.delete_many(chosen))
             else:
                 # A prefix names a folder, as with cp -r: s3://b/data means data/..., never database/...
                 for prefix in dict.fromkeys(normalise_prefix(key) for key in chosen):
                     found, failures = await _delete_under(store, prefix, dry_run=dry_run)
                     failed += failures
                     if not found:
-                        _say("nothing under", "yellow", f"s3://{bucket}/{prefix}")
+                        say("nothing under", "yellow", f"s3://{bucket}/{prefix}")
     if failed:
-        _say(f"{failed} objects could not be deleted", "red")
+        say(f"{failed} objects could not be deleted", "red")
     return 1 if failed else 0
 
 
@@ -299,7 +146,7 @@ async def rm(keys: tuple[str, ...], recursive: bool, dry_run: bool) -> int:
 @click.option("--put", is_flag=True, help="A URL to upload to (PUT) instead of download from.")
 @click.option("--expires", default=3600, show_default=True, help="Seconds the URL stays valid (at most 7 days).")
 @click.option("--content-type", default=None, help="With --put: the Content-Type the upload must send.")
-@_command
+@command
 async def presign(url: str, put: bool, expires: int, content_type: str | None) -> int:
     """Print a presigned GET (or PUT) URL for s3://bucket/key."""
     location = _require_s3(url)
@@ -318,24 +165,24 @@ async def presign(url: str, put: bool, expires: int, content_type: str | None) -
 @click.option("--prefix", default="uploads/", show_default=True)
 @click.option("--suffix", "suffixes", multiple=True, default=(".mp4", ".mov", ".avi", ".mkv"), show_default=True)
 @click.option("--port", type=int, default=None, help="Port to listen on (default: a free one).")
-@_command
+@command
 async def local(bucket: str, queue: str, prefix: str, suffixes: tuple[str, ...], port: int | None) -> int:
     """Run an embedded S3+SQS server, provisioned like the Terraform modules, until Ctrl-C or SIGTERM.
 
     It accepts any credentials and checks no signatures: what works against it may still be signed wrongly.
     """
-    from .local import LocalServer
+    from ..local import LocalServer
 
     try:
         server = LocalServer(port=port)
         await server.start()
     except (InvalidArgument, ConfigError) as exc:  # a port out of range, or taken
-        raise _CommandLineError(str(exc)) from exc
+        raise CommandLineError(str(exc)) from exc
     try:
         settings = await server.provision(bucket=bucket, queue=queue, prefix=prefix, suffixes=suffixes)
         secret = settings.aws_secret_access_key.get_secret_value() if settings.aws_secret_access_key else ""
         stopped = anyio.Event()
-        _stop_on_signal(lambda again: stopped.set())
+        stop_on_signal(lambda again: stopped.set())
         click.echo("# aiostorage local server; paste these lines into another shell:")
         click.echo(f"export AWS_ENDPOINT_URL={settings.endpoint_url}")
         click.echo(f"export AWS_REGION={settings.region}")
@@ -355,58 +202,6 @@ async def local(bucket: str, queue: str, prefix: str, suffixes: tuple[str, ...],
     return 0
 
 
-def _progress_bars() -> Progress:
-    """Bytes, objects, rate and ETA on the terminal; nothing when stdout is not a TTY."""
-    return Progress(
-        TextColumn("{task.description}", markup=False),  # a key or file name, shown literally
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TextColumn("{task.fields[objects]}"),
-        TimeRemainingColumn(),
-        console=Console(),
-        disable=not sys.stdout.isatty(),
-        transient=True,
-    )
-
-
-def _single_bar(bars: Progress, name: str) -> Callable[[TransferProgress], None]:
-    task = bars.add_task(name, total=None, objects="")
-
-    def update(event: TransferProgress) -> None:
-        bars.update(task, completed=event.transferred, total=event.total)
-
-    return update
-
-
-def _bulk_bar(bars: Progress, name: str) -> Callable[[BulkProgress], None]:
-    task = bars.add_task(name, total=None, objects="")
-
-    def update(event: BulkProgress) -> None:
-        bars.update(
-            task,
-            completed=event.bytes_done,
-            total=event.bytes_total,
-            objects=f"{event.objects_done}/{event.objects_total} objects",
-        )
-
-    return update
-
-
-def _report(result: BulkResult, verb: str) -> int:
-    """One line per item done, then a summary of failures; the exit code."""
-    for item in result.succeeded:
-        click.echo(f"{verb}: {item.source} to {item.destination}")
-    for path in result.deleted:
-        click.echo(f"delete: {path}")
-    for item in result.failed:
-        _say("failed:", "red", f"{item.source}: {item.error}")
-    if result.failed:
-        _say(f"{len(result.failed)} of {len(result.items)} failed", "red")
-        return 1
-    return 0
-
-
 def _join(prefix: str, name: str) -> str:
     return f"{prefix}{name}" if not prefix or prefix.endswith("/") else f"{prefix}/{name}"
 
@@ -417,14 +212,14 @@ def _join(prefix: str, name: str) -> str:
 @click.option("-r", "--recursive", is_flag=True, help="Copy a folder or every object under a prefix.")
 @click.option("--concurrency", type=int, default=None, help="Requests in flight (default: settings).")
 @click.option("--no-follow-symlinks", is_flag=True, help="With -r: skip symbolic links instead of following them.")
-@_command
+@command
 async def cp(src: str, dst: str, recursive: bool, concurrency: int | None, no_follow_symlinks: bool) -> int:
     """Copy local -> s3://, s3:// -> local, or s3:// -> s3:// (server-side)."""
     source, target = parse_s3_url(src), parse_s3_url(dst)
     settings = StoreSettings()
     if source is None and target is None:
         raise InvalidArgument("one of SRC and DST must be an s3:// location")
-    with _progress_bars() as bars:
+    with progress_bars() as bars:
         if source is None and target is not None:
             async with AsyncS3Store(target.bucket, settings=settings) as store:
                 local = Path(src)
@@ -433,13 +228,13 @@ async def cp(src: str, dst: str, recursive: bool, concurrency: int | None, no_fo
                         lambda: scan_tree(local, follow_symlinks=not no_follow_symlinks)
                     )
                     pairs = [(file.path, _join(target.key, file.relative)) for file in scan.files]
-                    result = await store.upload_many(pairs, concurrency=concurrency, progress=_bulk_bar(bars, "upload"))
+                    result = await store.upload_many(pairs, concurrency=concurrency, progress=bulk_bar(bars, "upload"))
                     unread = scan_failures(scan, "up", bucket=target.bucket, prefix=normalise_prefix(target.key))
-                    return _report(BulkResult(items=[*result.items, *unread]), "upload")
+                    return report(BulkResult(items=[*result.items, *unread]), "upload")
                 if await anyio.Path(local).is_dir():
                     raise InvalidArgument(f"{src} is a folder: use cp -r to copy it")
                 key = target.key if target.key and not target.key.endswith("/") else _join(target.key, local.name)
-                await store.upload(local, key, concurrency=concurrency, progress=_single_bar(bars, local.name))
+                await store.upload(local, key, concurrency=concurrency, progress=single_bar(bars, local.name))
                 click.echo(f"upload: {local} to s3://{target.bucket}/{key}")
                 return 0
         if source is not None and not source.key and not recursive:
@@ -453,12 +248,12 @@ async def cp(src: str, dst: str, recursive: bool, concurrency: int | None, no_fo
                     listed = [info async for info in store.list(prefix)]
                     plan = plan_download(listed, local, prefix, bucket=source.bucket)
                     result = await store.download_many(
-                        plan.pairs, concurrency=concurrency, progress=_bulk_bar(bars, "download")
+                        plan.pairs, concurrency=concurrency, progress=bulk_bar(bars, "download")
                     )
                     result = BulkResult(items=[*result.items, *plan.refused])
-                    return _report(result, "download")
+                    return report(result, "download")
                 path = local / PurePosixPath(source.key).name if dst.endswith("/") or local.is_dir() else local
-                await store.download(source.key, path, concurrency=concurrency, progress=_single_bar(bars, source.key))
+                await store.download(source.key, path, concurrency=concurrency, progress=single_bar(bars, source.key))
                 click.echo(f"download: s3://{source.bucket}/{source.key} to {path}")
                 return 0
         assert source is not None and target is not None
@@ -469,9 +264,9 @@ async def cp(src: str, dst: str, recursive: bool, concurrency: int | None, no_fo
                     listed = [info async for info in origin.list(prefix) if into + info.key[len(prefix) :]]
                 copies = [(info, into + info.key[len(prefix) :]) for info in listed]
                 result = await store.copy_many(
-                    copies, src_bucket=source.bucket, concurrency=concurrency, progress=_bulk_bar(bars, "copy")
+                    copies, src_bucket=source.bucket, concurrency=concurrency, progress=bulk_bar(bars, "copy")
                 )
-                return _report(result, "copy")
+                return report(result, "copy")
             key = (
                 target.key
                 if target.key and not target.key.endswith("/")
@@ -488,7 +283,7 @@ async def cp(src: str, dst: str, recursive: bool, concurrency: int | None, no_fo
 @click.option("--delete", is_flag=True, help="Delete what the source side does not have.")
 @click.option("--concurrency", type=int, default=None, help="Requests in flight (default: settings).")
 @click.option("--no-follow-symlinks", is_flag=True, help="Skip symbolic links instead of following them.")
-@_command
+@command
 async def sync(src: str, dst: str, delete: bool, concurrency: int | None, no_follow_symlinks: bool) -> int:
     """Make DST like SRC, transferring only what differs (local folder <-> s3://bucket/prefix)."""
     source, target = parse_s3_url(src), parse_s3_url(dst)
@@ -498,7 +293,7 @@ async def sync(src: str, dst: str, delete: bool, concurrency: int | None, no_fol
     assert remote is not None
     direction: Direction = "up" if target is not None else "down"
     folder = Path(src if direction == "up" else dst)
-    with _progress_bars() as bars:
+    with progress_bars() as bars:
         async with AsyncS3Store(remote.bucket, settings=StoreSettings()) as store:
             result = await store.sync(
                 folder,
@@ -506,27 +301,19 @@ async def sync(src: str, dst: str, delete: bool, concurrency: int | None, no_fol
                 direction=direction,
                 delete=delete,
                 concurrency=concurrency,
-                progress=_bulk_bar(bars, "sync"),
+                progress=bulk_bar(bars, "sync"),
                 follow_symlinks=not no_follow_symlinks,
             )
-    code = _report(result, "upload" if direction == "up" else "download")
+    code = report(result, "upload" if direction == "up" else "download")
     click.echo(f"{len(result.skipped)} unchanged")
     return code
-
-
-def _echo_object(info: ObjectInfo, long_format: bool) -> None:
-    if long_format:
-        when = info.last_modified.strftime("%Y-%m-%d %H:%M:%S") if info.last_modified else ""
-        click.echo(f"{info.size:>10} {when} {info.etag} {info.key}")
-    else:
-        click.echo(info.key)
 
 
 @main.command(name="ls")
 @click.argument("url")
 @click.option("-r", "--recursive", is_flag=True, help="Every object under the prefix, not one level.")
 @click.option("-l", "--long", "long_format", is_flag=True, help="Size, date and ETag too.")
-@_command
+@command
 async def ls(url: str, recursive: bool, long_format: bool) -> int:
     """List objects (and, without -r, the folders one level down) under s3://bucket/prefix."""
     location = _require_s3(url)
@@ -534,13 +321,13 @@ async def ls(url: str, recursive: bool, long_format: bool) -> int:
         if recursive:
             async with store.list(location.key, ordered=True) as listing:
                 async for info in listing:  # printed as listed: a large bucket is never held in memory
-                    _echo_object(info, long_format)
+                    echo_object(info, long_format)
         else:
             prefixes, objects = await store.list_level(location.key)
             for prefix in prefixes:
                 click.echo(f"{'PRE':>10} {prefix}" if long_format else prefix)
             for info in objects:
-                _echo_object(info, long_format)
+                echo_object(info, long_format)
     return 0
 
 
@@ -555,20 +342,20 @@ async def ls(url: str, recursive: bool, long_format: bool) -> int:
     show_default=True,
     help="Seconds each long poll waits for messages; stopping waits for the poll in flight.",
 )
-@_command
+@command
 async def events(queue_url: str | None, ack: bool, limit: int | None, wait_time: int) -> int:
     """Follow the queue and print each S3 event record as one JSON line, until Ctrl-C or SIGTERM (exit 0).
 
     Stopping (a signal, or --limit reached) lets the long poll in flight finish, up to --wait-time
     seconds, and returns what it took to the queue at once; a second signal stops without waiting.
     """
-    from .events import S3EventPoller
+    from ..events import S3EventPoller
 
     printed = 0
     async with S3EventPoller(queue_url, settings=StoreSettings(), wait_time=wait_time) as poller:
         loop = asyncio.get_running_loop()
         # A second signal stops waiting for the long poll in flight; its messages come back later.
-        _stop_on_signal(lambda again: loop.create_task(poller.stop(now=again)))
+        stop_on_signal(lambda again: loop.create_task(poller.stop(now=again)))
         async for record in poller:
             click.echo(record.model_dump_json(exclude={"extra"}))
             sys.stdout.flush()

@@ -1,4 +1,8 @@
-"""AsyncS3Store: one client for the store's life, and the operations on single objects."""
+"""AsyncS3Store, the library's front: one client for the store's life, and one method per verb.
+
+Each method checks its arguments, resolves them against the store's own (concurrency, part size) and
+hands the work to one engine in ``transfer/`` or to one request; nothing here talks to S3 itself.
+"""
 
 from __future__ import annotations
 

@@ -153,7 +153,7 @@ class AsyncS3Store:
         first MiB does too, and botocore fetches the rest, pinned to the same ETag.
         """
         check_key(key)
-        check_byte_range(byte_range)
+        byte_range = check_byte_range(byte_range)
         ctx = self._ctx
         async with self._admission:  # as in ``put_bytes``
             return await get_bytes(ctx, key, version_id=version_id, byte_range=byte_range)
@@ -300,7 +300,7 @@ class AsyncS3Store:
         streams that inclusive slice only. An object replaced mid-stream raises ``ObjectChanged``.
         """
         check_key(key)
-        check_byte_range(byte_range)
+        byte_range = check_byte_range(byte_range)
         return ObjectStream(
             self._ctx,
             key,

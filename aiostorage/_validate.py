@@ -61,8 +61,8 @@ def check_attributes(content_type: object, metadata: object) -> None:
             raise InvalidArgument(f"a header cannot hold a line break or NUL: {name!r}: {value!r}")
 
 
-def check_byte_range(byte_range: tuple[int, int] | None) -> str | None:
-    """The HTTP Range header for an inclusive ``(first, last)`` pair."""
+def check_byte_range(byte_range: tuple[int, int] | None) -> tuple[int, int] | None:
+    """An inclusive ``(first, last)`` pair of byte positions, or ``None`` for the whole object."""
     if byte_range is None:
         return None
     try:
@@ -73,7 +73,7 @@ def check_byte_range(byte_range: tuple[int, int] | None) -> str | None:
         raise InvalidArgument(f"byte_range bounds must be ints, got {byte_range!r}")
     if first < 0 or last < first:
         raise InvalidArgument(f"byte_range must satisfy 0 <= first <= last, got {byte_range!r}")
-    return f"bytes={first}-{last}"
+    return first, last
 
 
 def check_part_size(part_size: int) -> int:

@@ -14,6 +14,7 @@ from ._exceptions import ConfigError
 __all__ = [
     "MAX_DELETE_KEYS",
     "MAX_KEY_BYTES",
+    "MAX_LIST_KEYS",
     "MAX_OBJECT_SIZE",
     "MAX_PARTS",
     "MAX_PART_SIZE",
@@ -42,6 +43,8 @@ MAX_OBJECT_SIZE = 5 * TiB
 MAX_SINGLE_COPY = 5 * GiB
 # DeleteObjects takes at most this many keys a call.
 MAX_DELETE_KEYS = 1000
+# ListObjectsV2 returns at most this many keys a page (and is asked for that many).
+MAX_LIST_KEYS = 1000
 # SigV4 presigned URLs and forms are valid for at most seven days.
 MAX_PRESIGN_EXPIRY = 7 * 24 * 3600
 # A key is at most this many bytes in UTF-8.

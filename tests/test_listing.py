@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 
 from aiostorage import AsyncS3Store, BucketNotFound, InvalidArgument, ObjectInfo, StoreSettings
+from aiostorage._settings import MAX_LIST_KEYS
 from aiostorage._transport.pages import KeysNeedEncoding, ListPage, _read_tree, _scan, parse_list_page
-from aiostorage.transfer.keyspace import split_points
-from aiostorage.transfer.listing import PAGE_KEYS, Span, _folders, _group_size
 from aiostorage.transfer.pace import Pace, _pauses
 from benchmarks.simulator import Simulator, simulator_in_thread
 from tests.conftest import ODD_KEYS, WireCounter, free_port, seed, unique_name
@@ -272,7 +271,7 @@ async def test_a_stalled_consumer_holds_the_listing_to_its_read_ahead(ordered: b
             def bound() -> int:
                 # The limit, and the rest of the consumer's page, taken already. The consumer has not waited
                 # since that page, so no page has gone out past the limit for the span it waits for.
-                return budget.limit + PAGE_KEYS
+                return budget.limit + MAX_LIST_KEYS
 
             # Settled: no page on its way, none fits, a request is held back: nothing more is read until
             # the consumer takes something.
@@ -280,29 +279,10 @@ async def test_a_stalled_consumer_holds_the_listing_to_its_read_ahead(ordered: b
                 lambda: listing.read_ahead > bound() or (budget.asked == 0 and budget.waiting > 0 and not budget.room())
             )
             assert listing.read_ahead <= bound()
-            assert budget.limit <= 8 * PAGE_KEYS  # two requests in flight on this server, whatever the folders
+            assert budget.limit <= 8 * MAX_LIST_KEYS  # two requests in flight on this server, whatever the folders
             listed += [info.key async for info in listing]
     assert len(listed) == len(set(listed)) and (listed if ordered else sorted(listed)) == keys
     assert simulator.max_in_flight == 2
-
-
-def test_group_size_follows_the_folders_the_first_pages_covered() -> None:
-    keys = [f"logs/d{p:02d}/k{n:03d}" for p in range(10) for n in range(200)]
-    assert _group_size("logs/", keys) == 4  # 9 whole folders of 200 (the 10th may go on): 800 keys
-    assert _group_size("logs/", [f"logs/d00/k{n:04d}" for n in range(2000)]) == 1  # one folder, maybe more
-    assert _group_size("", [f"k{n:04d}" for n in range(2000)]) == 1  # no folders at all
-    assert _group_size("", ["a/x", "b/x", "c/x"] * 1) == 800  # tiny folders: as many as a page holds
-
-
-def test_whole_folders_are_told_from_parts_of_folders() -> None:
-    assert _folders(Span("logs/2024/")) == ("logs/", ("logs/2024/",))
-    assert _folders(Span("top/")) == ("", ("top/",))
-    group = Span("", after="a.", upto="c0", children=("a/", "b/", "c/"))
-    assert _folders(group) == ("", ("a/", "b/", "c/"))
-    assert _folders(Span("", after="b/k7", upto="c0", children=("b/", "c/"))) is None  # resumed inside b/
-    assert _folders(Span("logs/", after="logs/k1")) is None  # the rest of a folder
-    assert _folders(Span("logs/", token="t")) is None
-    assert _folders(Span("flat/", after="flat/1", upto="flat/2")) is None  # a range of a split
 
 
 async def test_pace_rises_while_answers_keep_their_speed() -> None:
@@ -469,34 +449,6 @@ async def test_bad_arguments_raise_before_requests(store: AsyncS3Store) -> None:
         store.list(concurrency=0)
     with pytest.raises(InvalidArgument):
         await store.list_prefixes(delimiter="")
-
-
-def test_split_points_cover_the_rest_in_order() -> None:
-    names = [f"p/{n:05d}" for n in range(1000)]
-    points = split_points("p/", names[-1], None, names, delimiter="/")
-    assert points == sorted(points) and all(point > names[-1] for point in points)
-    assert "p/1" in points and "p/01" in points
-    # Bounded above: nothing at or past ``upto``, nothing holding the delimiter past the prefix.
-    bounded = split_points("p/", "p/10999", "p/2", [f"p/10{n:03d}" for n in range(1000)], delimiter="/")
-    assert bounded == [f"p/1{n}" for n in range(1, 10)]
-    assert all("/" not in point[2:] for point in split_points("p/", "p/a/", None, ["p/a/", "p/b/"], delimiter="/"))
-    assert len(split_points("", "zz", None, [chr(c) for c in range(0x100, 0x400)], delimiter=None)) == 64
-
-
-def test_split_points_find_keys_that_share_a_long_stem() -> None:
-    """A counter under a long stem: cuts go where the keys vary, not right after the prefix."""
-    names = [f"flat/object-{n:07d}.bin" for n in range(1000)]
-    points = split_points("flat/", names[-1], None, names, delimiter=None)
-    assert {"flat/object-0001", "flat/object-001", "flat/object-01", "flat/object-1"} <= set(points)
-    assert not [point for point in points if point.startswith("flat/object-0000")]  # nothing inside the page
-    later = [f"flat/object-{n:07d}.bin" for n in range(1000, 100_000, 997)]
-    pieces = [names[-1], *points, None]
-    # Every later key falls in exactly one piece, and the 100 thousands are spread over many pieces.
-    owners = [
-        next(i for i in range(len(pieces) - 1) if pieces[i] < key and (pieces[i + 1] is None or key <= pieces[i + 1]))
-        for key in later
-    ]
-    assert len(set(owners)) >= 10
 
 
 def test_parse_list_page_decodes_and_checks() -> None:

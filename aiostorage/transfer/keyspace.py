@@ -1,4 +1,11 @@
-"""Splitting the rest of a key range into sub-ranges that can be listed in parallel.
+"""The key space a listing walks: spans of keys, groups of small folders, and cuts of long ranges.
+
+Nothing here sends a request: these are pure functions of keys, which the listing's walkers and
+schedulers build on (and which are tested on their own).
+
+A ``Span`` is the keys under a prefix, optionally only those in ``(after, upto]``. Every key under a
+common prefix ``p/`` sorts after ``p.`` and before ``p0``, so a run of whole folders is itself a range
+(``folder_bounds``), and small folders next to each other can be listed together (``grouped``).
 
 ListObjectsV2 is sequential within a prefix, so a flat prefix of 100,000 keys costs 100 round trips in a
 row. After one page we know the keys are in ``(last, upto]`` and which characters they use; boundaries
@@ -10,12 +17,126 @@ point, which is the order of their UTF-8 bytes, the order S3 lists in.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import bisect
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
-__all__ = ["MAX_SPLITS", "split_points"]
+from .._models import ObjectInfo
 
+__all__ = [
+    "DELIMITER",
+    "GROUP_KEYS",
+    "MAX_SPLITS",
+    "Span",
+    "entry_name",
+    "folder_bounds",
+    "group_size",
+    "grouped",
+    "is_under",
+    "split_points",
+    "whole_folders",
+]
+
+DELIMITER = "/"
+# Keys a group of small folders aims at: 80% of the most S3 puts in one page.
+GROUP_KEYS = 800
 # Enough pieces to keep many requests in flight; an empty piece costs one request.
 MAX_SPLITS = 64
+
+# The characters just below and just above the delimiter: ``p.`` and ``p0`` bound every key under ``p/``.
+_BELOW = chr(ord(DELIMITER) - 1)
+_ABOVE = chr(ord(DELIMITER) + 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Keys under ``prefix`` in ``(after, upto]``; ``token`` resumes an earlier page's listing.
+
+    With ``children`` (common prefixes next to each other, with no object between them), the span is
+    those children's keys, listed together without a delimiter: small folders share pages instead of
+    taking a request each. ``group`` is how many of its common prefixes to list together like that.
+    """
+
+    prefix: str
+    after: str | None = None
+    upto: str | None = None
+    token: str | None = None
+    children: tuple[str, ...] = ()
+    group: int = 1
+
+
+def folder_bounds(folders: Sequence[str]) -> tuple[str, str]:
+    """``(after, upto]`` holding every key under the sorted whole ``folders``; keys of the level next to
+    them (``p.txt``) fall in it too, and are told apart with ``is_under``."""
+    return folders[0][:-1] + _BELOW, folders[-1][:-1] + _ABOVE
+
+
+def entry_name(entry: ObjectInfo | Span) -> str:
+    """What an entry of a page sorts by: an object's key, a child span's prefix."""
+    return entry.key if isinstance(entry, ObjectInfo) else entry.prefix
+
+
+def grouped(entries: list[ObjectInfo | Span], parent: Span) -> list[ObjectInfo | Span]:
+    """``entries`` with each run of fresh child spans cut into groups of ``parent.group``."""
+    if parent.group == 1:
+        return entries
+    result: list[ObjectInfo | Span] = []
+    run: list[str] = []
+
+    def close_run() -> None:
+        for start in range(0, len(run), parent.group):
+            chunk = run[start : start + parent.group]
+            if len(chunk) == 1:
+                result.append(Span(chunk[0]))
+            else:
+                after, upto = folder_bounds(chunk)
+                result.append(Span(parent.prefix, after=after, upto=upto, children=tuple(chunk), group=parent.group))
+        run.clear()
+
+    for entry in entries:
+        if isinstance(entry, Span) and entry.after is None and not entry.children:
+            run.append(entry.prefix)
+        else:
+            close_run()
+            result.append(entry)
+    close_run()
+    return result
+
+
+def whole_folders(span: Span) -> tuple[str, tuple[str, ...]] | None:
+    """The parent and the whole folders a span lists (one fresh child, or a group), else None."""
+    if span.children:
+        if span.after == folder_bounds(span.children)[0]:
+            return span.prefix, span.children
+        return None
+    if span.after is None and span.upto is None and span.token is None and span.prefix.endswith(DELIMITER):
+        parent = span.prefix[: span.prefix[:-1].rfind(DELIMITER) + 1]
+        return parent, (span.prefix,)
+    return None
+
+
+def is_under(folders: Sequence[str], key: str) -> bool:
+    """Whether ``key`` is under one of ``folders`` (sorted)."""
+    index = bisect.bisect_right(folders, key) - 1
+    return index >= 0 and key.startswith(folders[index])
+
+
+def group_size(prefix: str, keys: list[str]) -> int:
+    """How many common prefixes below ``prefix`` fit in a page, judged by those the first pages covered.
+
+    A group that fills its page takes a request more to learn that its last folder has ended, so
+    groups aim at 80% of a page. The last folder of the pages may go on past them, so it is not
+    counted; with none before it, 1.
+    """
+    sizes: dict[str, int] = {}
+    for key in keys:
+        child, found, _ = key[len(prefix) :].partition(DELIMITER)
+        if found:
+            sizes[child] = sizes.get(child, 0) + 1
+    complete = list(sizes.values())[:-1]
+    if not complete:
+        return 1
+    return max(1, GROUP_KEYS * len(complete) // sum(complete))
 
 
 def _shared_length(first: str, second: str) -> int:

@@ -43,7 +43,7 @@ MAX_OBJECT_SIZE = 5 * TiB
 MAX_SINGLE_COPY = 5 * GiB
 # DeleteObjects takes at most this many keys a call.
 MAX_DELETE_KEYS = 1000
-# ListObjectsV2 returns at most this many keys a page (and is asked for that many).
+# ListObjectsV2 returns at most this many keys a page.
 MAX_LIST_KEYS = 1000
 # SigV4 presigned URLs and forms are valid for at most seven days.
 MAX_PRESIGN_EXPIRY = 7 * 24 * 3600

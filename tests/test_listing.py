@@ -12,7 +12,7 @@ import pytest
 from aiostorage import AsyncS3Store, BucketNotFound, InvalidArgument, ObjectInfo, StoreSettings
 from aiostorage._settings import MAX_LIST_KEYS
 from aiostorage._transport.pages import KeysNeedEncoding, ListPage, _read_tree, _scan, parse_list_page
-from aiostorage.transfer.pace import Pace, _pauses
+from aiostorage.transfer.pace import Pace, collector_pauses
 from benchmarks.simulator import Simulator, simulator_in_thread
 from tests.conftest import ODD_KEYS, WireCounter, free_port, seed, unique_name
 
@@ -317,9 +317,9 @@ async def test_a_collector_pause_is_not_taken_for_a_busy_server() -> None:
     async def page(stall: bool) -> ListPage:
         await asyncio.sleep(0.05)  # the server's latency
         if stall:  # a full collection, as the collector reports it: the event loop stops meanwhile
-            _pauses("start", {"generation": 2})
+            collector_pauses("start", {"generation": 2})
             time.sleep(0.1)  # noqa: ASYNC251 - the stall is the point: nothing else runs meanwhile
-            _pauses("stop", {"generation": 2})
+            collector_pauses("stop", {"generation": 2})
         return ListPage(objects=[], prefixes=[], next_token=None)
 
     # Eight requests, two at a time: the first learns the time alone, the rest vote at level 2.

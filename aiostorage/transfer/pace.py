@@ -33,7 +33,7 @@ import anyio
 
 from .._transport import ListPage
 
-__all__ = ["GROWTH", "STEP", "VOTES", "Pace"]
+__all__ = ["GROWTH", "STEP", "VOTES", "CollectorPauses", "Pace", "collector_pauses"]
 
 # Answers at a raised level may take this much longer: 4 times the requests then bring 3 times the
 # answers a second.
@@ -45,7 +45,7 @@ VOTES = 4
 STEP = 4
 
 
-class _CollectorPauses:
+class CollectorPauses:
     """Seconds the garbage collector has stopped the process for, summed (``gc.callbacks``)."""
 
     def __init__(self) -> None:
@@ -59,7 +59,7 @@ class _CollectorPauses:
             self.total += time.monotonic() - self._started
 
 
-_pauses = _CollectorPauses()
+collector_pauses = CollectorPauses()
 
 
 def _entries(page: ListPage) -> int:
@@ -73,8 +73,8 @@ class Pace:
     """
 
     def __init__(self, ceiling: int, alone: list[tuple[int, float]]) -> None:
-        if _pauses not in gc.callbacks:
-            gc.callbacks.append(_pauses)
+        if collector_pauses not in gc.callbacks:
+            gc.callbacks.append(collector_pauses)
         self.ceiling = ceiling
         self._first_level = self.level = min(2, ceiling)
         self.limiter = anyio.CapacityLimiter(self.level)
@@ -93,9 +93,9 @@ class Pace:
         async with self.limiter:
             level = self.level
             taken = self.limiter.borrowed_tokens
-            started, paused = anyio.current_time(), _pauses.total
+            started, paused = anyio.current_time(), collector_pauses.total
             page = await request()
-            seconds = anyio.current_time() - started - (_pauses.total - paused)
+            seconds = anyio.current_time() - started - (collector_pauses.total - paused)
         if taken == 1:
             self.learn(_entries(page), seconds)
         elif taken >= level and self._growing:

@@ -38,14 +38,25 @@ __all__ = ["OrderedScheduler", "UnorderedScheduler"]
 Out = MemoryObjectSendStream[list[ObjectInfo]]
 
 
-class UnorderedScheduler:
-    """Workers taking spans from a queue, each page's objects sent on as they come."""
+class _Scheduler:
+    """What both schedulers list with and send to; ``group`` runs their tasks once ``run`` has begun."""
 
     def __init__(self, ctx: S3Context, pace: Pace, budget: ReadAhead, out: Out) -> None:
         self.ctx = ctx
         self.pace = pace
         self.budget = budget
         self.out = out
+        self.group: TaskGroup | None = None
+
+    async def run(self, root: Span) -> None:
+        raise NotImplementedError
+
+
+class UnorderedScheduler(_Scheduler):
+    """Workers taking spans from a queue, each page's objects sent on as they come."""
+
+    def __init__(self, ctx: S3Context, pace: Pace, budget: ReadAhead, out: Out) -> None:
+        super().__init__(ctx, pace, budget, out)
         self.reader = Gate(pace, budget)
         self.spans_in, self.spans_out = anyio.create_memory_object_stream[Span](math.inf)
         # Spans queued or being listed: the queue closes when none is left.
@@ -53,7 +64,6 @@ class UnorderedScheduler:
         # As many workers as the pace lets requests run: a span waits in the queue, not in a worker, so
         # what is still queued when the server turns out busy can be listed as a chain.
         self.workers = 0
-        self.group: TaskGroup | None = None
 
     async def run(self, root: Span) -> None:
         self.outstanding = 1
@@ -147,21 +157,17 @@ class _Chain:
         self.close_before(len(self.nodes))
 
 
-class OrderedScheduler:
+class OrderedScheduler(_Scheduler):
     """A stream of entries per span, drained depth first by the consumer, children started ahead."""
 
     def __init__(self, ctx: S3Context, pace: Pace, budget: ReadAhead, out: Out) -> None:
-        self.ctx = ctx
-        self.pace = pace
-        self.budget = budget
-        self.out = out
+        super().__init__(ctx, pace, budget, out)
         # Spans started ahead of the consumer, each holding at most two pages until the walk reaches
         # it: up to twice the requests the pace lets run, so that spans not needed yet are still
         # waiting, to be chained, when the server turns out busy.
         self.ahead = 0
         # Children not yet started, in the order found: started as read-ahead slots free up.
         self.waiting: deque[_Node] = deque()
-        self.group: TaskGroup | None = None
 
     async def run(self, root: Span) -> None:
         async with task_group() as group:

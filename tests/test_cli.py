@@ -9,7 +9,6 @@ import pty
 import signal
 import socket
 import subprocess
-import sys
 import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,28 +24,13 @@ from botocore.exceptions import ClientError
 
 from aiostorage import InvalidArgument, StoreSettings
 from aiostorage.cli import S3Url, parse_s3_url
+from tests.cli_run import SCRIPT, cli, cli_env
 from tests.conftest import WireCounter, serving, unique_name, wait_for
 
-SCRIPT = str(Path(sys.executable).with_name("aiostorage"))
 # S3's smallest part: a file one byte longer is the smallest multipart upload.
 PART = 5 * 1024 * 1024
 PIPE = asyncio.subprocess.PIPE
 LOCAL_IS_MOTO = "`aiostorage local` serves aiostorage.local, which embeds moto by design"
-
-
-def _env(settings: StoreSettings) -> dict[str, str]:
-    assert settings.aws_secret_access_key is not None
-    return {
-        **os.environ,
-        "AWS_ENDPOINT_URL": str(settings.endpoint_url),
-        "AWS_REGION": settings.region,
-        "AWS_ACCESS_KEY_ID": str(settings.aws_access_key_id),
-        "AWS_SECRET_ACCESS_KEY": settings.aws_secret_access_key.get_secret_value(),
-    }
-
-
-def cli(settings: StoreSettings, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([SCRIPT, *args], env=_env(settings), capture_output=True, text=True, timeout=60, check=False)
 
 
 def test_parse_s3_url() -> None:
@@ -361,7 +345,7 @@ def test_progress_bars_show_keys_literally(settings: StoreSettings, s3: Any, buc
     try:
         result = subprocess.run(
             [SCRIPT, "cp", f"s3://{bucket}/a[/b].txt", str(tmp_path / "a.txt")],
-            env=_env(settings),
+            env=cli_env(settings),
             stdout=attached,
             stderr=subprocess.PIPE,
             text=True,
@@ -424,7 +408,7 @@ async def _holding(settings: StoreSettings, endpoint_url: str) -> AsyncIterator[
     try:
         async with serving(holding.handle) as url:
             env = {
-                **_env(settings),
+                **cli_env(settings),
                 "AWS_ENDPOINT_URL": url,
                 "AIOSTORAGE_PART_SIZE": str(PART),
                 "AIOSTORAGE_MULTIPART_THRESHOLD": str(PART),
@@ -513,7 +497,7 @@ async def test_a_second_signal_does_not_cut_the_cleanup_short(
 
 async def test_events_stops_gracefully_on_sigterm(settings: StoreSettings, sqs: Any) -> None:
     queue_url = sqs.create_queue(QueueName=unique_name("cli-events"))["QueueUrl"]
-    async with _running("events", "--queue-url", queue_url, env=_env(settings)) as process:
+    async with _running("events", "--queue-url", queue_url, env=cli_env(settings)) as process:
         assert process.stdout is not None
         sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(EVENT))
         line = await asyncio.wait_for(process.stdout.readline(), 30)

@@ -33,7 +33,7 @@ from aiostorage import (
     StoreSettings,
 )
 from tests.conftest import WireCounter, inject_error, serving, unique_name, wait_for
-from tests.test_events_models import notification, s3_record
+from tests.event_bodies import notification, s3_record
 
 ROOT = Path(__file__).resolve().parent.parent
 SUFFIX = {"Name": "suffix", "Value": ".mp4"}

@@ -12,8 +12,8 @@ import anyio
 import pytest
 
 from aiostorage import AsyncS3Store, ConfigError, InvalidArgument, StorageError, StoreSettings
+from tests.cli_run import SCRIPT, cli, cli_env
 from tests.conftest import RequestCounter
-from tests.test_cli import SCRIPT, _env, cli
 
 MiB = 1024 * 1024
 
@@ -55,7 +55,7 @@ def test_sync_up_deletes_nothing_under_a_folder_it_could_not_read(
     try:
         command = [SCRIPT, "sync", "--delete", str(source), f"s3://{bucket}/backup"]
         second = subprocess.run(
-            _without_read_override(command), env=_env(settings), capture_output=True, text=True, timeout=60
+            _without_read_override(command), env=cli_env(settings), capture_output=True, text=True, timeout=60
         )
     finally:
         (source / "locked").chmod(0o755)

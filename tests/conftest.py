@@ -303,7 +303,7 @@ class WireCounter:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
-            body = await request.read()
+            body = self.relayed_body(request, await request.read())
             headers = {name: value for name, value in request.headers.items() if name.lower() not in _HOP_BY_HOP}
             if self._session is None:
                 self._session = ClientSession(auto_decompress=False)
@@ -314,6 +314,10 @@ class WireCounter:
                 return web.Response(status=answer.status, headers=kept, body=content)
         finally:
             self.in_flight -= 1
+
+    def relayed_body(self, request: web.Request, body: bytes) -> bytes:
+        """The body sent on for ``request``: as received here; a subclass can damage it on the way."""
+        return body
 
     def reset(self) -> None:
         """Forget what was counted so far (a test's setup requests)."""

@@ -22,7 +22,6 @@ import aiohttp
 import pytest
 from aiohttp import ClientSession, web
 from pydantic import SecretStr
-from yarl import URL
 
 from aiostorage import (
     AsyncS3Store,
@@ -31,7 +30,7 @@ from aiostorage import (
     StoreSettings,
     TransferProgress,
 )
-from tests.conftest import ODD_KEYS, serving, wait_for
+from tests.conftest import ODD_KEYS, WireCounter, serving, wait_for
 
 UNSIGNED = pytest.mark.strict_only(reason="moto checks no presigned URL's signature or expiry")
 NO_POLICY = pytest.mark.strict_only(reason="moto does not enforce a presigned POST's policy")
@@ -293,39 +292,34 @@ async def test_a_stream_is_refused_by_the_server_once_the_object_changed(store: 
 # Checksums: a body damaged between client and server is refused, never stored
 
 
-class Corrupting:
+class Corrupting(WireCounter):
     """A relay in front of the server that flips one byte in the body of the first PUT matching ``which``."""
 
     def __init__(self, upstream: str, which: Callable[[web.Request], bool]) -> None:
-        self.upstream = upstream
+        super().__init__(upstream)
         self.which = which
         self.corrupted: list[str] = []
 
-    async def handle(self, request: web.Request) -> web.Response:
-        body = bytearray(await request.read())
-        if request.method == "PUT" and body and not self.corrupted and self.which(request):
-            body[len(body) // 2] ^= 0xFF
-            self.corrupted.append(request.raw_path)
-        skip = {"host", "content-length", "transfer-encoding", "connection"}
-        headers = {name: value for name, value in request.headers.items() if name.lower() not in skip}
-        async with (
-            ClientSession(auto_decompress=False) as session,
-            session.request(
-                request.method, URL(self.upstream + request.raw_path, encoded=True), headers=headers, data=bytes(body)
-            ) as answer,
-        ):
-            content = await answer.read()
-            kept = {name: value for name, value in answer.headers.items() if name.lower() not in skip}
-            return web.Response(status=answer.status, headers=kept, body=content)
+    def relayed_body(self, request: web.Request, body: bytes) -> bytes:
+        if request.method != "PUT" or not body or self.corrupted or not self.which(request):
+            return body
+        self.corrupted.append(request.raw_path)
+        damaged = bytearray(body)
+        damaged[len(damaged) // 2] ^= 0xFF
+        return bytes(damaged)
 
 
 @pytest.fixture
 async def corrupting(settings: StoreSettings, endpoint_url: str) -> AsyncIterator[tuple[Corrupting, StoreSettings]]:
+    """Damages the single PUT, or a multipart upload's second part."""
     relay = Corrupting(
         endpoint_url, lambda request: "partNumber=2" in request.raw_path or "uploadId" not in request.raw_path
     )
-    async with serving(relay.handle) as url:
-        yield relay, settings.model_copy(update={"endpoint_url": url})
+    try:
+        async with serving(relay.handle) as url:
+            yield relay, settings.model_copy(update={"endpoint_url": url})
+    finally:
+        await relay.aclose()
 
 
 @UNCHECKED

@@ -91,3 +91,26 @@ clean-localstack:
 	rm -rf $(LOCALSTACK_VENV)
 
 clean: clean-localstack
+
+# The whole suite against the oldest versions pyproject.toml allows, pinned by tests/compat-oldest.txt (`make test`
+# runs the newest), from a venv of its own, made anew when either file changes. The transport reaches private
+# internals of aiobotocore, botocore and aiohttp: their bounds in pyproject.toml are what these two targets pass.
+COMPAT_VENV := .venv-compat
+COMPAT_CONSTRAINTS := tests/compat-oldest.txt
+COMPAT_STAMP := $(COMPAT_VENV)/.installed-oldest
+
+.PHONY: test-compat clean-compat
+
+$(COMPAT_STAMP): pyproject.toml $(COMPAT_CONSTRAINTS)
+	rm -rf $(COMPAT_VENV)
+	$(PYTHON) -m venv $(COMPAT_VENV)
+	$(COMPAT_VENV)/bin/python -m pip install --quiet -c $(COMPAT_CONSTRAINTS) -e '.[dev]'
+	touch $(COMPAT_STAMP)
+
+test-compat: $(COMPAT_STAMP)
+	$(COMPAT_VENV)/bin/python -m pytest -q -p no:cacheprovider
+
+clean-compat:
+	rm -rf $(COMPAT_VENV)
+
+clean: clean-compat

@@ -8,15 +8,11 @@ import hashlib
 import os
 import zlib
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
-from botocore.auth import S3SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 
 from aiostorage import (
     AsyncS3Store,
@@ -29,64 +25,7 @@ from aiostorage import (
     TransferProgress,
 )
 from aiostorage._transport import DIRECT_MAX
-from aiostorage._transport.signer import canonical_query, sign
 from tests.conftest import RequestCounter, WireCounter, serving, unique_name
-
-
-@pytest.mark.parametrize("token", [None, "session/token+="])
-@pytest.mark.parametrize(
-    ("host", "path"),
-    [("127.0.0.1:9000", "/bucket/dir/with%20space%2Bplus/%D0%BA%D0%BB.txt"), ("b.s3.eu-west-1.amazonaws.com", "/k~")],
-)
-def test_signature_matches_botocore(token: str | None, host: str, path: str) -> None:
-    body = b"signed payload"
-    headers = {
-        "Content-Type": "text/plain",
-        "x-amz-meta-owner": "  ana   and  bo ",
-        "x-amz-checksum-crc32": base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode(),
-        "x-amz-sdk-checksum-algorithm": "CRC32",
-    }
-    request = AWSRequest(method="PUT", url=f"http://{host}{path}", data=body, headers=dict(headers))
-    S3SigV4Auth(Credentials("AKID", "secret/key", token), "s3", "eu-west-1").add_auth(request)
-    stamp = request.headers["X-Amz-Date"]
-    ours = sign(
-        method="PUT",
-        host=host,
-        path=path,
-        headers={**headers, "User-Agent": "not signed"},
-        payload_sha256=hashlib.sha256(body).hexdigest(),
-        access_key="AKID",
-        secret_key="secret/key",
-        token=token,
-        region="eu-west-1",
-        now=datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC),
-    )
-    assert ours["authorization"] == request.headers["Authorization"]
-    assert ours["x-amz-content-sha256"] == request.headers["X-Amz-Content-SHA256"]
-    assert ours.get("x-amz-security-token") == token
-
-
-@pytest.mark.parametrize("host", ["127.0.0.1:9000", "b.s3.eu-west-1.amazonaws.com"])
-def test_query_signature_matches_botocore(host: str) -> None:
-    """A listing's query, signed as botocore signs the same parameters."""
-    params = {"list-type": "2", "prefix": "a b/ключ+~*", "delimiter": "/", "start-after": "a b/x=y&z"}
-    request = AWSRequest(method="GET", url=f"http://{host}/bucket", params=dict(params))
-    S3SigV4Auth(Credentials("AKID", "secret/key"), "s3", "eu-west-1").add_auth(request)
-    stamp = request.headers["X-Amz-Date"]
-    ours = sign(
-        method="GET",
-        host=host,
-        path="/bucket",
-        headers={},
-        payload_sha256=hashlib.sha256(b"").hexdigest(),
-        access_key="AKID",
-        secret_key="secret/key",
-        token=None,
-        region="eu-west-1",
-        now=datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC),
-        query=canonical_query(params),
-    )
-    assert ours["authorization"] == request.headers["Authorization"]
 
 
 async def test_put_bytes_takes_the_lean_path(store: AsyncS3Store, s3: Any) -> None:

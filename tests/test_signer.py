@@ -63,6 +63,34 @@ def _botocore_signature(
     return authorization
 
 
+def _our_signature(
+    method: str,
+    host: str,
+    path: str,
+    headers: dict[str, str],
+    body: bytes,
+    secret: str,
+    token: str | None,
+    region: str,
+    when: datetime,
+    query: str = "",
+) -> str:
+    signed = sign(
+        method=method,
+        host=host,
+        path=path,
+        headers={**headers, "User-Agent": "never signed"},
+        payload_sha256=hashlib.sha256(body).hexdigest(),
+        access_key="AKID",
+        secret_key=secret,
+        token=token,
+        region=region,
+        now=when,
+        query=query,
+    )
+    return signed["authorization"]
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     key=keys,
@@ -92,19 +120,7 @@ def test_put_path_and_signature_match_botocore(
     headers = {"Content-Type": content_type, **{f"x-amz-meta-{name}": value for name, value in metadata.items()}}
     request = AWSRequest(method="PUT", url=f"http://{host}{url_path}", data=body, headers=dict(headers))
     expected = _botocore_signature(request, "AKID", secret, token, region, when)
-    ours = sign(
-        method="PUT",
-        host=host,
-        path=ours_path,
-        headers={**headers, "User-Agent": "never signed"},
-        payload_sha256=hashlib.sha256(body).hexdigest(),
-        access_key="AKID",
-        secret_key=secret,
-        token=token,
-        region=region,
-        now=when,
-    )
-    assert ours["authorization"] == expected
+    assert _our_signature("PUT", host, ours_path, headers, body, secret, token, region, when) == expected
 
 
 list_params = st.fixed_dictionaries(
@@ -127,20 +143,8 @@ def test_list_query_and_signature_match_botocore(
 ) -> None:
     request = AWSRequest(method="GET", url=f"http://{host}/bucket", params=dict(params))
     expected = _botocore_signature(request, "AKID", secret, token, region, when)
-    ours = sign(
-        method="GET",
-        host=host,
-        path="/bucket",
-        headers={},
-        payload_sha256=hashlib.sha256(b"").hexdigest(),
-        access_key="AKID",
-        secret_key=secret,
-        token=token,
-        region=region,
-        now=when,
-        query=canonical_query(params),
-    )
-    assert ours["authorization"] == expected
+    query = canonical_query(params)
+    assert _our_signature("GET", host, "/bucket", {}, b"", secret, token, region, when, query) == expected
 
 
 @settings(max_examples=200, deadline=None)
@@ -152,19 +156,9 @@ def test_ranged_get_signature_matches_botocore(
     headers = {"Range": f"bytes={first}-{first + length - 1}", "If-Match": '"0123abcd"'}
     request = AWSRequest(method="GET", url=f"http://127.0.0.1:9000{url_path}", headers=dict(headers))
     expected = _botocore_signature(request, "AKID", "secret/key", token, "us-east-1", when)
-    ours = sign(
-        method="GET",
-        host="127.0.0.1:9000",
-        path="/bucket/" + quote(key, safe="/~"),
-        headers=headers,
-        payload_sha256=hashlib.sha256(b"").hexdigest(),
-        access_key="AKID",
-        secret_key="secret/key",
-        token=token,
-        region="us-east-1",
-        now=when,
-    )
-    assert ours["authorization"] == expected
+    path = "/bucket/" + quote(key, safe="/~")
+    ours = _our_signature("GET", "127.0.0.1:9000", path, headers, b"", "secret/key", token, "us-east-1", when)
+    assert ours == expected
 
 
 def test_signing_keys_of_rotated_credentials_are_not_kept() -> None:
@@ -172,17 +166,6 @@ def test_signing_keys_of_rotated_credentials_are_not_kept() -> None:
     when = datetime(2026, 12, 4, tzinfo=UTC)
     old, new = "".join(["old", "-secret-", "A1"]), "".join(["new", "-secret-", "B2"])
     for secret in (old, new):
-        sign(
-            method="GET",
-            host="localhost",
-            path="/bucket",
-            headers={},
-            payload_sha256=hashlib.sha256(b"").hexdigest(),
-            access_key="AKID",
-            secret_key=secret,
-            token=None,
-            region="us-east-1",
-            now=when,
-        )
+        _our_signature("GET", "localhost", "/bucket", {}, b"", secret, None, "us-east-1", when)
     assert signer._newest is not None and signer._newest[0][0] == new
     assert all(old not in scope for scope in [signer._newest[0]])

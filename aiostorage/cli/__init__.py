@@ -227,9 +227,10 @@ async def cp(src: str, dst: str, recursive: bool, concurrency: int | None, no_fo
                     scan = await anyio.to_thread.run_sync(
                         lambda: scan_tree(local, follow_symlinks=not no_follow_symlinks)
                     )
-                    pairs = [(file.path, _join(target.key, file.relative)) for file in scan.files]
+                    into = normalise_prefix(target.key)
+                    pairs = [(file.path, into + file.relative) for file in scan.files]
                     result = await store.upload_many(pairs, concurrency=concurrency, progress=bulk_bar(bars, "upload"))
-                    unread = scan_failures(scan, "up", bucket=target.bucket, prefix=normalise_prefix(target.key))
+                    unread = scan_failures(scan, "up", bucket=target.bucket, prefix=into)
                     return report(BulkResult(items=[*result.items, *unread]), "upload")
                 if await anyio.Path(local).is_dir():
                     raise InvalidArgument(f"{src} is a folder: use cp -r to copy it")

@@ -47,14 +47,9 @@ class TreeScan:
     files: list[LocalFile] = field(default_factory=list)
     errors: list[ScanError] = field(default_factory=list)
 
-    @property
-    def complete(self) -> bool:
-        return not self.errors
 
-
-def _failure(path: Path, relative: str, what: str, cause: OSError | None) -> ScanError:
-    reason = f": {cause.strerror or cause}" if cause is not None else ""
-    error = StorageError(f"cannot read {what} {os.fsdecode(path)}{reason}")
+def _failure(path: Path, relative: str, what: str, cause: OSError) -> ScanError:
+    error = StorageError(f"cannot read {what} {os.fsdecode(path)}: {cause.strerror or cause}")
     error.__cause__ = cause
     return ScanError(path, relative, error)
 

@@ -114,12 +114,14 @@ def plan_download(infos: Iterable[ObjectInfo], folder: Path, prefix: str, *, buc
             refused.append(_refused(bucket, info.key, folder, reason))
             continue
         mapped.append((info, relative, path))
-    folders = {relative.rsplit("/", 1)[0] for _, relative, _ in mapped if "/" in relative}
-    # Every ancestor too: "a/b/c" makes "a" a folder as well as "a/b".
-    for name in list(folders):
-        while "/" in name:
-            name = name.rsplit("/", 1)[0]
-            folders.add(name)
+    # Every ancestor of a key is a folder: "a/b/c" makes both "a/b" and "a" folders.
+    folders: set[str] = set()
+    for _, relative, _ in mapped:
+        while "/" in relative:
+            relative = relative.rsplit("/", 1)[0]
+            if relative in folders:
+                break  # its ancestors are in already
+            folders.add(relative)
     pairs: list[tuple[ObjectInfo, Path]] = []
     for info, relative, path in mapped:
         if relative in folders:

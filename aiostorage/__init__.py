@@ -19,9 +19,13 @@ from ._models import (
     DeleteError,
     DeleteResult,
     DownloadResult,
+    MultipartUploadInfo,
     ObjectInfo,
+    PresignedMultipartUpload,
+    PresignedPart,
     PresignedPost,
     TransferProgress,
+    UploadedPart,
     UploadResult,
 )
 from ._settings import StoreSettings
@@ -44,11 +48,14 @@ __all__ = [
     "EventParseError",
     "IntegrityError",
     "InvalidArgument",
+    "MultipartUploadInfo",
     "ObjectChanged",
     "ObjectInfo",
     "ObjectListing",
     "ObjectNotFound",
     "ObjectStream",
+    "PresignedMultipartUpload",
+    "PresignedPart",
     "PresignedPost",
     "S3EventPoller",
     "S3EventRecord",
@@ -57,6 +64,7 @@ __all__ = [
     "TransferError",
     "TransferProgress",
     "UploadResult",
+    "UploadedPart",
     "parse_s3_event",
 ]
 

@@ -16,10 +16,14 @@ __all__ = [
     "DeleteError",
     "DeleteResult",
     "DownloadResult",
+    "MultipartUploadInfo",
     "ObjectInfo",
+    "PresignedMultipartUpload",
+    "PresignedPart",
     "PresignedPost",
     "TransferProgress",
     "UploadResult",
+    "UploadedPart",
     "strip_etag",
 ]
 
@@ -88,6 +92,50 @@ class PresignedPost(_Result):
 
     url: str
     fields: dict[str, str]
+
+
+# Browser uploads: a multipart upload whose parts someone else PUTs to presigned URLs
+
+
+class PresignedPart(_Result):
+    """One part of a presigned multipart upload: PUT exactly ``size`` bytes to ``url``."""
+
+    part_number: int
+    url: str
+    size: int
+
+
+class PresignedMultipartUpload(_Result):
+    """A multipart upload created for a client that sends the parts itself, one presigned PUT per part.
+
+    Part ``n`` (from 1) holds bytes ``(n - 1) * part_size`` up to ``n * part_size`` of the ``size``;
+    the last one the rest.
+    """
+
+    bucket: str
+    key: str
+    upload_id: str
+    size: int
+    part_size: int
+    expires_in: int
+    parts: list[PresignedPart]
+
+
+class UploadedPart(_Result):
+    """A part S3 holds for an open multipart upload, as ListParts reports it."""
+
+    part_number: int
+    etag: str
+    size: int
+    last_modified: datetime | None = None
+
+
+class MultipartUploadInfo(_Result):
+    """An open (neither completed nor aborted) multipart upload."""
+
+    key: str
+    upload_id: str
+    initiated: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

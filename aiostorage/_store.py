@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import builtins
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
@@ -23,16 +23,19 @@ from ._models import (
     BulkResult,
     DeleteResult,
     DownloadResult,
+    MultipartUploadInfo,
     ObjectInfo,
+    PresignedMultipartUpload,
     PresignedPost,
     TransferProgress,
+    UploadedPart,
     UploadResult,
 )
 from ._retry import Retrying
-from ._settings import MAX_PRESIGN_EXPIRY, MAX_SINGLE_COPY, StoreSettings
+from ._settings import MAX_OBJECT_SIZE, MAX_PRESIGN_EXPIRY, MAX_SINGLE_COPY, StoreSettings
 from ._transport import Transport, create_client
 from ._validate import check_byte_range, check_key, check_part_size, check_positive, check_prefix
-from .transfer import bulk
+from .transfer import browser_upload, bulk
 from .transfer.copy import copy_key
 from .transfer.delete import delete_keys
 from .transfer.download import download_object
@@ -474,6 +477,73 @@ class AsyncS3Store:
             check_positive("max_size", max_size)
         return await presign_post(self._ctx, key, expires_in=expires_in, max_size=max_size, content_type=content_type)
 
+    # Browser uploads: multipart uploads whose parts a browser PUTs to presigned URLs
+
+    async def presign_multipart_upload(
+        self,
+        key: str,
+        size: int,
+        *,
+        part_size: int | None = None,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+        expires_in: int = 3600,
+    ) -> PresignedMultipartUpload:
+        """Create a multipart upload of ``size`` bytes and presign one PUT URL per part (signed locally).
+
+        The part size (the store's unless given) grows to fit ``size`` in 10,000 parts. Content type
+        (guessed from the key when not given) and metadata are fixed now. Nobody else's credentials are
+        needed to send the parts; complete with ``complete_multipart_upload``, or abort.
+        """
+        check_key(key)
+        if not isinstance(size, int) or isinstance(size, bool) or not 0 < size <= MAX_OBJECT_SIZE:
+            raise InvalidArgument(f"size must be an int from 1 byte to 5 TiB ({MAX_OBJECT_SIZE}), got {size!r}")
+        return await browser_upload.presign_multipart(
+            self._ctx,
+            key,
+            size,
+            part_size=self._part_size(part_size),
+            explicit_part_size=part_size is not None,
+            attributes=object_attributes(key, content_type, metadata),
+            expires_in=self._expiry(expires_in),
+        )
+
+    async def list_parts(self, key: str, upload_id: str) -> builtins.list[UploadedPart]:
+        """The parts S3 holds for an open multipart upload, by part number: what a resumed upload can skip."""
+        check_key(key)
+        return await browser_upload.list_parts(self._ctx, key, _upload_id(upload_id))
+
+    async def complete_multipart_upload(
+        self,
+        key: str,
+        upload_id: str,
+        parts: Iterable[tuple[int, str]] | None = None,
+        *,
+        size: int | None = None,
+    ) -> UploadResult:
+        """Assemble the parts into the object: ``parts`` as ``(part_number, etag)`` pairs, or ``None`` for
+        every part ListParts reports.
+
+        Before CompleteMultipartUpload is sent, a part missing (not uploaded, or a gap in the numbers), an
+        ETag that is not the uploaded part's, a part under 5 MiB other than the last, or (with ``size``) a
+        total other than ``size`` raises ``InvalidArgument`` naming them; the upload stays open to be fixed.
+        """
+        check_key(key)
+        if size is not None:
+            check_positive("size", size)
+        checked = browser_upload.checked_parts(parts)
+        return await browser_upload.complete_upload(self._ctx, key, _upload_id(upload_id), checked, size=size)
+
+    async def abort_multipart_upload(self, key: str, upload_id: str) -> None:
+        """Abort an open multipart upload and free its parts; one already completed or aborted is not an error."""
+        check_key(key)
+        await browser_upload.abort_upload(self._ctx, key, _upload_id(upload_id))
+
+    def list_multipart_uploads(self, prefix: str = "") -> AsyncIterator[MultipartUploadInfo]:
+        """Every open multipart upload under ``prefix`` (``async for``), in key order."""
+        check_prefix(prefix)
+        return browser_upload.list_uploads(self._ctx, prefix)
+
     # Argument resolution: explicit arguments, then the store's own
 
     @staticmethod
@@ -505,6 +575,12 @@ class AsyncS3Store:
             progress=progress,
             fail_fast=fail_fast,
         )
+
+
+def _upload_id(upload_id: object) -> str:
+    if not isinstance(upload_id, str) or not upload_id:
+        raise InvalidArgument(f"upload_id must be a non-empty str, got {upload_id!r}")
+    return upload_id
 
 
 def _listed(entry: str | ObjectInfo) -> tuple[str, ObjectInfo | None]:

@@ -4,19 +4,27 @@
 bucket with CORS and lifecycle rules, a queue with a dead-letter queue and redrive policy, a queue policy
 that lets only this bucket send, and one notification configuration per suffix. ``WIRING`` holds the
 defaults both share; a test checks them against the Terraform variables.
+
+CORS is answered as S3 answers it, by a WSGI layer of our own in front of moto (``S3Cors``): moto's
+server lets every origin in (it wraps every service in flask-cors, which answers preflights for any
+origin and method, even on a bucket without a CORS configuration), so a page that works here would have
+proved nothing about the bucket's rule.
 """
 
 from __future__ import annotations
 
 import errno
+import fnmatch
 import json
 import logging
 import socket
 import sys
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
+from urllib.parse import unquote
 
 import anyio
 
@@ -27,7 +35,7 @@ from ._transport import create_client
 if TYPE_CHECKING:
     from werkzeug.serving import ThreadedWSGIServer
 
-__all__ = ["WIRING", "LocalServer", "Wiring"]
+__all__ = ["WIRING", "LocalServer", "S3Cors", "Wiring", "cors_rule"]
 
 logger = logging.getLogger("aiostorage.local")
 
@@ -51,9 +59,160 @@ class Wiring:
     receive_wait_time_seconds: int = 20
     retention_days: int = 30
     abort_incomplete_multipart_days: int = 7
+    # No origin, no CORS configuration: browsers may not use presigned URLs until origins are given.
+    cors_allowed_origins: tuple[str, ...] = ()
+    cors_max_age_seconds: int = 3000
 
 
 WIRING = Wiring()
+
+
+def cors_rule(origins: Iterable[str], max_age_seconds: int = WIRING.cors_max_age_seconds) -> dict[str, Any]:
+    """The bucket's one CORS rule, as the Terraform bucket module writes it, for ``origins``.
+
+    Presigned requests carry signed headers the browser must be allowed to send (``*``), and a browser
+    sees a part's ETag only when it is exposed.
+    """
+    return {
+        "AllowedMethods": ["GET", "PUT", "POST", "HEAD"],
+        "AllowedOrigins": list(origins),
+        "AllowedHeaders": ["*"],
+        "ExposeHeaders": ["ETag"],
+        "MaxAgeSeconds": max_age_seconds,
+    }
+
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class S3Cors:
+    """A WSGI layer answering CORS as S3 does, from the bucket's CORS configuration.
+
+    A preflight (``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``) is answered here: 200
+    with the first rule whose origins, methods and headers all match, else 403 (also when the bucket has
+    no CORS configuration). Every other answer loses the headers moto's flask-cors adds and gains the
+    matching rule's, or none. Path-style requests (``/bucket/key``) only: the ones a loopback endpoint gets.
+    """
+
+    def __init__(self, app: WSGIApp, rules_of: Callable[[str], list[dict[str, Any]] | None]) -> None:
+        self.app = app
+        self.rules_of = rules_of
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        origin = environ.get("HTTP_ORIGIN")
+        method = environ.get("REQUEST_METHOD", "GET")
+        bucket = unquote(environ.get("PATH_INFO", "").lstrip("/").partition("/")[0])
+        wanted = environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD")
+        if method == "OPTIONS" and origin and wanted and bucket:
+            return self._preflight(bucket, origin, wanted, environ, start_response)
+        extra = self._matching_headers(bucket, origin, method) if origin and bucket else []
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            kept = [(name, value) for name, value in headers if not _is_cors_header(name)]
+            return start_response(status, kept + extra, exc_info)
+
+        return self.app(environ, start)
+
+    def _preflight(
+        self, bucket: str, origin: str, wanted: str, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        requested = [h.strip() for h in environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS", "").split(",") if h.strip()]
+        rules = self.rules_of(bucket)
+        if not rules:
+            return _forbidden(start_response, "CORS is not enabled for this bucket.")
+        for rule in rules:
+            if (
+                _origin_matches(origin, rule)
+                and wanted in rule.get("AllowedMethods", [])
+                and all(_header_allowed(header, rule) for header in requested)
+            ):
+                headers = [
+                    ("Access-Control-Allow-Origin", _allowed_origin(origin, rule)),
+                    ("Access-Control-Allow-Methods", ", ".join(rule["AllowedMethods"])),
+                    ("Vary", "Origin, Access-Control-Request-Headers, Access-Control-Request-Method"),
+                    ("Content-Length", "0"),
+                ]
+                if requested:
+                    headers.append(("Access-Control-Allow-Headers", ", ".join(requested)))
+                headers += _rule_headers(rule)
+                start_response("200 OK", headers)
+                return [b""]
+        return _forbidden(
+            start_response,
+            "This CORS request is not allowed. This is usually because the evalution of Origin, request method / "
+            "Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the "
+            "resource's CORS spec.",
+        )
+
+    def _matching_headers(self, bucket: str, origin: str, method: str) -> list[tuple[str, str]]:
+        for rule in self.rules_of(bucket) or []:
+            if _origin_matches(origin, rule) and method in rule.get("AllowedMethods", []):
+                return [
+                    ("Access-Control-Allow-Origin", _allowed_origin(origin, rule)),
+                    ("Access-Control-Allow-Methods", ", ".join(rule["AllowedMethods"])),
+                    ("Vary", "Origin, Access-Control-Request-Headers, Access-Control-Request-Method"),
+                    *_rule_headers(rule),
+                ]
+        return []
+
+
+def _is_cors_header(name: str) -> bool:
+    lowered = name.lower()
+    return lowered.startswith("access-control-") or lowered == "vary"
+
+
+def _origin_matches(origin: str, rule: dict[str, Any]) -> bool:
+    # S3 allows one "*" in an origin pattern (``https://*.example.com``), matched case-sensitively.
+    return any(fnmatch.fnmatchcase(origin, pattern) for pattern in rule.get("AllowedOrigins", []))
+
+
+def _header_allowed(header: str, rule: dict[str, Any]) -> bool:
+    return any(fnmatch.fnmatchcase(header.lower(), pattern.lower()) for pattern in rule.get("AllowedHeaders", []))
+
+
+def _allowed_origin(origin: str, rule: dict[str, Any]) -> str:
+    return "*" if "*" in rule.get("AllowedOrigins", []) else origin
+
+
+def _rule_headers(rule: dict[str, Any]) -> list[tuple[str, str]]:
+    headers: list[tuple[str, str]] = []
+    if rule.get("ExposeHeaders"):
+        headers.append(("Access-Control-Expose-Headers", ", ".join(rule["ExposeHeaders"])))
+    if rule.get("MaxAgeSeconds") is not None:
+        headers.append(("Access-Control-Max-Age", str(rule["MaxAgeSeconds"])))
+    return headers
+
+
+def _forbidden(start_response: Callable[..., Any], message: str) -> list[bytes]:
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessForbidden</Code>'
+        f"<Message>CORSResponse: {message}</Message><Method>OPTIONS</Method></Error>"
+    ).encode()
+    start_response("403 Forbidden", [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _moto_cors_rules(bucket: str) -> list[dict[str, Any]] | None:
+    """The bucket's CORS rules as S3's API spells them, read from moto's S3 backend in this process."""
+    from moto.s3.models import s3_backends
+
+    found = s3_backends[MOTO_ACCOUNT_ID]["aws"].buckets.get(bucket)
+    if found is None or not found.cors:
+        return None
+
+    def listed(value: Any) -> list[str]:
+        return [] if value is None else [value] if isinstance(value, str) else list(value)
+
+    return [
+        {
+            "AllowedOrigins": listed(rule.allowed_origins),
+            "AllowedMethods": listed(rule.allowed_methods),
+            "AllowedHeaders": listed(rule.allowed_headers),
+            "ExposeHeaders": listed(rule.exposed_headers),
+            "MaxAgeSeconds": rule.max_age_seconds,
+        }
+        for rule in found.cors
+    ]
 
 
 def _free_port() -> int:
@@ -101,7 +260,7 @@ def _serving(port: int) -> ThreadedWSGIServer:
         return QuietServer(
             "127.0.0.1",
             port,
-            werkzeug_app.DomainDispatcherApplication(werkzeug_app.create_backend_app),
+            S3Cors(werkzeug_app.DomainDispatcherApplication(werkzeug_app.create_backend_app), _moto_cors_rules),
             # Older moto versions serve with werkzeug's own handler.
             getattr(werkzeug_app, "MotoRequestHandler", None),
             fd=listener.fileno(),
@@ -177,8 +336,15 @@ class LocalServer:
         events: tuple[str, ...] = WIRING.events,
         max_receive_count: int = WIRING.max_receive_count,
         visibility_timeout: int = WIRING.visibility_timeout,
+        cors_origins: Iterable[str] = WIRING.cors_allowed_origins,
     ) -> StoreSettings:
-        """Create (or update, idempotently) the bucket, queues, policy and notifications; return settings."""
+        """Create (or update, idempotently) the bucket, queues, policy and notifications; return settings.
+
+        ``cors_origins`` (``"http://127.0.0.1:8080"``, ...) are the web pages allowed to use presigned
+        URLs from a browser, with the Terraform module's CORS rule; none (the default) means no CORS
+        configuration, and browsers are refused.
+        """
+        origins = [origin.rstrip("/") for origin in ([cors_origins] if isinstance(cors_origins, str) else cors_origins)]
         if self._server is None:
             raise ConfigError("LocalServer is not running: use it inside `async with LocalServer()`")
         settings = self.settings(bucket=bucket)
@@ -187,7 +353,7 @@ class LocalServer:
             create_client("sqs", settings, max_connections=4) as sqs,
         ):
             with map_errors("provision", bucket=bucket):
-                await _provision_bucket(s3, bucket, prefix)
+                await _provision_bucket(s3, bucket, prefix, origins)
                 queue_url = await _provision_queues(
                     sqs, bucket, queue, max_receive_count=max_receive_count, visibility_timeout=visibility_timeout
                 )
@@ -217,7 +383,7 @@ class LocalServer:
         return settings.model_copy(update={"queue_url": queue_url})
 
 
-async def _provision_bucket(s3: Any, bucket: str, prefix: str) -> None:
+async def _provision_bucket(s3: Any, bucket: str, prefix: str, cors_origins: list[str]) -> None:
     existing = await s3.list_buckets()
     if bucket not in {item["Name"] for item in existing.get("Buckets", [])}:
         await s3.create_bucket(Bucket=bucket)
@@ -236,20 +402,10 @@ async def _provision_bucket(s3: Any, bucket: str, prefix: str) -> None:
             "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}]
         },
     )
-    await s3.put_bucket_cors(
-        Bucket=bucket,
-        CORSConfiguration={
-            "CORSRules": [
-                {
-                    "AllowedMethods": ["GET", "PUT", "POST", "HEAD"],
-                    "AllowedOrigins": ["*"],
-                    "AllowedHeaders": ["*"],
-                    "ExposeHeaders": ["ETag"],
-                    "MaxAgeSeconds": 3000,
-                }
-            ]
-        },
-    )
+    if cors_origins:
+        await s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [cors_rule(cors_origins)]})
+    else:
+        await s3.delete_bucket_cors(Bucket=bucket)
     await s3.put_bucket_lifecycle_configuration(
         Bucket=bucket,
         LifecycleConfiguration={

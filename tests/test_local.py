@@ -5,6 +5,8 @@ import json
 import logging
 import socket
 import threading
+import urllib.error
+import urllib.request
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -14,7 +16,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from aiostorage import AsyncS3Store, ConfigError, InvalidArgument
-from aiostorage.local import DUMMY_SECRET, WIRING, LocalServer
+from aiostorage.local import DUMMY_SECRET, WIRING, LocalServer, cors_rule
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.moto_only(reason="aiostorage.local embeds moto by design, whatever server the suite uses")
@@ -154,3 +156,48 @@ async def test_a_failed_request_is_one_log_line(
     messages = [record.getMessage() for record in caplog.records]
     assert messages == [f"local server: a request failed (its client may have given up on it): KeyError: '{upload}'"]
     assert "Traceback" not in capfd.readouterr().err
+
+
+def _preflight(url: str, origin: str, method: str, headers: str = "") -> tuple[int, dict[str, str]]:
+    request_headers = {"Origin": origin, "Access-Control-Request-Method": method}
+    if headers:
+        request_headers["Access-Control-Request-Headers"] = headers
+    request = urllib.request.Request(url, method="OPTIONS", headers=request_headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers)
+
+
+def _allowed_origin(url: str, origin: str) -> str | None:
+    with urllib.request.urlopen(urllib.request.Request(url, headers={"Origin": origin}), timeout=10) as response:
+        assert response.read() == b"x"
+        return response.headers.get("Access-Control-Allow-Origin")
+
+
+async def test_cors_is_answered_as_s3_answers_it_from_the_buckets_rule() -> None:
+    page = "http://127.0.0.1:8765"
+    async with LocalServer() as server:
+        await server.provision(bucket="open", queue="q-open", cors_origins=[page + "/"])
+        await server.provision(bucket="closed", queue="q-closed")
+        s3, _ = _clients(server.settings())
+        assert s3.get_bucket_cors(Bucket="open")["CORSRules"] == [cors_rule([page])]
+        with pytest.raises(ClientError, match="NoSuchCORSConfiguration"):
+            s3.get_bucket_cors(Bucket="closed")
+
+        url = f"{server.endpoint_url}/open/uploads/a.mp4?partNumber=1&uploadId=x"
+        status, headers = _preflight(url, page, "PUT", "content-type")
+        assert status == 200
+        assert headers["Access-Control-Allow-Origin"] == page
+        assert headers["Access-Control-Expose-Headers"] == "ETag"
+        # moto alone (flask-cors) answers 200 to each of these; S3 refuses them.
+        assert _preflight(url, "http://elsewhere.example", "PUT")[0] == 403
+        assert _preflight(url, page, "DELETE")[0] == 403
+        assert _preflight(f"{server.endpoint_url}/closed/a.mp4", page, "PUT")[0] == 403
+
+        # The answer to the request itself lets the page read it (and its ETag) only from the allowed origin.
+        s3.put_object(Bucket="open", Key="k", Body=b"x")
+        get = s3.generate_presigned_url("get_object", Params={"Bucket": "open", "Key": "k"})
+        assert _allowed_origin(get, page) == page
+        assert _allowed_origin(get, "http://elsewhere.example") is None

@@ -11,7 +11,7 @@ from typing import Any
 import hcl2
 import pytest
 
-from aiostorage.local import WIRING
+from aiostorage.local import WIRING, cors_rule
 
 TERRAFORM = Path(__file__).resolve().parents[1] / "terraform"
 MODULES = ("s3-bucket", "s3-sqs-notifications", "worker-iam")
@@ -30,6 +30,9 @@ DEFAULTS = {
     ("s3-bucket", "uploads_prefix"): WIRING.prefix,
     ("s3-bucket", "retention_days"): WIRING.retention_days,
     ("s3-bucket", "abort_incomplete_multipart_days"): WIRING.abort_incomplete_multipart_days,
+    ("s3-bucket", "cors_allowed_origins"): list(WIRING.cors_allowed_origins),
+    ("s3-bucket", "cors_max_age_seconds"): WIRING.cors_max_age_seconds,
+    ("worker-iam", "uploads_prefix"): WIRING.prefix,
 }
 
 
@@ -257,6 +260,20 @@ def test_cors_allows_presigned_browser_uploads_and_exposes_etag() -> None:
     assert cfg.variables["cors_allowed_origins"]["default"] == []
 
 
+def test_cors_rule_is_the_one_the_local_stack_sets() -> None:
+    rule = one(module("s3-bucket").resource("aws_s3_bucket_cors_configuration")["cors_rule"])
+    local = cors_rule(["https://app.example.com"])
+    assert rule["allowed_methods"] == local["AllowedMethods"]
+    assert rule["allowed_headers"] == local["AllowedHeaders"]
+    assert rule["expose_headers"] == local["ExposeHeaders"]
+    assert expr(rule["max_age_seconds"]) == "var.cors_max_age_seconds"
+
+
+def test_bucket_readme_documents_cors_for_browser_uploads() -> None:
+    readme = (TERRAFORM / "modules/s3-bucket/README.md").read_text()
+    assert "cors_allowed_origins" in readme and "ETag" in readme and "web_upload" in readme
+
+
 def test_lifecycle_expires_uploads_and_aborts_incomplete_multipart_uploads() -> None:
     cfg = module("s3-bucket")
     lifecycle = cfg.resource("aws_s3_bucket_lifecycle_configuration")
@@ -421,6 +438,43 @@ def test_worker_policy_targets_the_bucket_queue_and_keys() -> None:
     assert expr(kms["for_each"]) == "length(var.kms_key_arns) > 0 ? [var.kms_key_arns] : []"
     (prefix_condition,) = dynamic(granted["ListBucket"], "condition")
     assert one(prefix_condition["content"])["variable"] == "s3:prefix"
+
+
+UPLOADER_ACTIONS = {"s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}
+
+
+def test_uploader_policy_grants_only_uploads_under_the_prefix() -> None:
+    cfg = module("worker-iam")
+    document = cfg.data("aws_iam_policy_document", "uploader")
+    granted = by_sid(document)
+    assert set(granted) == {"UploadObjects", "EncryptUploads"}
+    assert set(granted["UploadObjects"]["actions"]) == UPLOADER_ACTIONS
+    assert [expr(r) for r in granted["UploadObjects"]["resources"]] == ["local.uploads_resource"]
+    assert cfg.locals["uploads_resource"] == "${var.bucket_arn}/${var.uploads_prefix}*"
+    assert set(granted["EncryptUploads"]["actions"]) == {"kms:Decrypt", "kms:GenerateDataKey"}
+    assert all(s["effect"] == "Allow" for s in granted.values())
+    # Nothing the worker has beyond the uploads: no reads, no deletes, no listing, no queue.
+    assert not {a for s in granted.values() for a in s["actions"]} & {
+        "s3:GetObject",
+        "s3:DeleteObject",
+        "s3:ListBucket",
+    }
+
+
+def test_uploader_policy_is_a_separate_output_and_attachment() -> None:
+    cfg = module("worker-iam")
+    policy = cfg.resource("aws_iam_policy", "uploader")
+    assert expr(policy["policy"]) == "data.aws_iam_policy_document.uploader.json"
+    assert policy["name"] == "${var.policy_name}-uploader"
+    assert expr(cfg.outputs["uploader_policy_arn"]["value"]) == "aws_iam_policy.uploader.arn"
+    assert expr(cfg.outputs["uploader_policy_json"]["value"]) == "data.aws_iam_policy_document.uploader.json"
+    attachment = cfg.resource("aws_iam_role_policy_attachment", "uploader")
+    assert expr(attachment["count"]) == "var.uploader_role_name != null ? 1 : 0"
+    assert expr(attachment["policy_arn"]) == "aws_iam_policy.uploader.arn"
+    assert cfg.variables["uploader_role_name"]["default"] is None
+    example = config("examples/complete")
+    assert expr(example.outputs["uploader_policy_arn"]["value"]) == "module.worker_iam.uploader_policy_arn"
+    assert expr(example.blocks["module"]["worker_iam"]["uploads_prefix"]) == "var.uploads_prefix"
 
 
 def test_worker_policy_is_attached_only_to_a_given_role() -> None:

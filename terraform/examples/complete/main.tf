@@ -70,4 +70,6 @@ module "worker_iam" {
   object_prefixes = [var.uploads_prefix, var.results_prefix]
   kms_key_arns    = [aws_kms_key.this.arn]
   role_name       = var.worker_role_name
+  # The web app's presigned browser uploads land where the notifications look.
+  uploads_prefix = var.uploads_prefix
 }

@@ -48,6 +48,11 @@ output "worker_policy_arn" {
   value       = module.worker_iam.policy_arn
 }
 
+output "uploader_policy_arn" {
+  description = "ARN of the policy for the web app that hands browsers presigned upload URLs (attach it to the app's role)."
+  value       = module.worker_iam.uploader_policy_arn
+}
+
 output "kms_key_arn" {
   description = "ARN of the KMS key encrypting the bucket and the queues."
   value       = aws_kms_key.this.arn

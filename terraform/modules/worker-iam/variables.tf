@@ -78,6 +78,29 @@ variable "role_name" {
   }
 }
 
+variable "uploads_prefix" {
+  description = "Key prefix the uploader policy allows browser uploads to (the web app chooses keys under it)."
+  type        = string
+  default     = "uploads/"
+  nullable    = false
+
+  validation {
+    condition     = length(var.uploads_prefix) > 0 && !strcontains(var.uploads_prefix, "*") && !strcontains(var.uploads_prefix, "?") && !startswith(var.uploads_prefix, "/")
+    error_message = "uploads_prefix must be a non-empty literal prefix without '*' or '?' that does not start with '/'."
+  }
+}
+
+variable "uploader_role_name" {
+  description = "Name of an existing IAM role (the web app's) to attach the uploader policy to. null: the policy is only created."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.uploader_role_name == null || can(regex("^[A-Za-z0-9+=,.@_-]{1,64}$", var.uploader_role_name))
+    error_message = "uploader_role_name must be an IAM role name (not an ARN), or null."
+  }
+}
+
 variable "tags" {
   description = "Tags applied to the policy."
   type        = map(string)

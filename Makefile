@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: install lint test demo bench clean
+.PHONY: install lint test demo web-demo browser bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,12 +20,29 @@ lint: install
 	$(BIN)/ruff format --check aiostorage tests examples benchmarks
 	$(BIN)/mypy --strict aiostorage
 
-test: lint
+test: lint browser
 	$(BIN)/python -m pytest
+
+# The browser-upload test drives Debian's Chromium (tests/test_web_upload_browser.py). Installed with apt-get when
+# missing, where that is possible (root, apt); elsewhere the test is skipped and says why.
+CHROMIUM := /usr/bin/chromium
+browser:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium (apt-get)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+		|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "chromium could not be installed: the browser test will be skipped"; \
+	else echo "chromium is missing and cannot be installed here (needs root and apt-get): the browser test will be skipped"; fi
 
 # The whole pipeline on an embedded local S3+SQS: uploads, notifications, typed events, a worker.
 demo: install
 	$(BIN)/python examples/pipeline_demo.py
+
+# Direct browser uploads: the local S3+SQS (CORS for the page), the web app and the event worker; open the URL printed.
+WEB_DEMO_PORT ?= 8080
+web-demo: install
+	$(BIN)/python examples/web_upload/demo.py --port $(WEB_DEMO_PORT)
 
 BENCH_STAMP := $(VENV)/.installed-bench
 

@@ -181,6 +181,35 @@ async def test_a_video_goes_from_the_browser_straight_to_s3(site: Site, browser_
     )
 
 
+async def test_a_reload_mid_way_resumes_with_the_parts_left(site: Site, browser_page: Any, tmp_path: Path) -> None:
+    page = browser_page
+    path, digest = video(tmp_path, 12 * MiB)
+    await page.goto(site.page_url)
+    await throttle_uploads(page, 3 * MiB)
+    await page.set_input_files("#file", str(path))
+    await page.wait_for_function("document.querySelectorAll('#parts span.sent').length >= 1", timeout=30_000)
+
+    await page.reload()  # the tab is reloaded mid-upload: the requests in flight are lost
+    assert "was interrupted: choose the same file to resume it" in (await page.text_content("#resume") or "")
+    await page.screenshot(path=str(tmp_path / "web-upload-after-reload.png"))
+    (upload,) = await anyio.to_thread.run_sync(lambda: site.s3.list_multipart_uploads(Bucket=site.bucket)["Uploads"])
+    held = await anyio.to_thread.run_sync(
+        lambda: site.s3.list_parts(Bucket=site.bucket, Key=upload["Key"], UploadId=upload["UploadId"])["Parts"]
+    )
+    assert 1 <= len(held) < 3
+    await page.set_input_files("#file", str(path))
+    await page.wait_for_function("window.uploadPhase !== 'idle'", timeout=30_000)
+    await page.screenshot(path=str(tmp_path / "web-upload-resuming.png"))
+    await page.wait_for_function("['done', 'failed'].includes(window.uploadPhase)", timeout=60_000)
+
+    key = await page.evaluate("window.uploadedKey")
+    assert key == upload["Key"]  # the same upload, finished: not a new one
+    assert await page.text_content("#status") == f"Uploaded ✓ {key}"
+    stored = await anyio.to_thread.run_sync(lambda: site.s3.get_object(Bucket=site.bucket, Key=key))
+    assert hashlib.sha256(stored["Body"].read()).hexdigest() == digest
+    assert await page.evaluate("localStorage.getItem('aiostorage-upload')") is None
+
+
 async def test_a_small_video_goes_in_one_presigned_post(site: Site, browser_page: Any, tmp_path: Path) -> None:
     page = browser_page
     path, digest = video(tmp_path, 2 * MiB + 7)

@@ -16,7 +16,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from aiostorage import AsyncS3Store, ConfigError, InvalidArgument
-from aiostorage.local import DUMMY_SECRET, WIRING, LocalServer, cors_rule
+from aiostorage.local import DUMMY_SECRET, WIRING, LocalServer, S3Cors, cors_rule
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.moto_only(reason="aiostorage.local embeds moto by design, whatever server the suite uses")
@@ -201,3 +201,50 @@ async def test_cors_is_answered_as_s3_answers_it_from_the_buckets_rule() -> None
         get = s3.generate_presigned_url("get_object", Params={"Bucket": "open", "Key": "k"})
         assert _allowed_origin(get, page) == page
         assert _allowed_origin(get, "http://elsewhere.example") is None
+
+
+def test_cors_layer_matches_origins_methods_and_headers_as_s3_does() -> None:
+    rule = {
+        "AllowedOrigins": ["https://*.example.com"],
+        "AllowedMethods": ["PUT"],
+        "AllowedHeaders": ["content-type", "x-amz-*"],
+        "ExposeHeaders": ["ETag"],
+        "MaxAgeSeconds": 60,
+    }
+    passed: list[str] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        passed.append(environ["REQUEST_METHOD"])
+        start_response("200 OK", [("Access-Control-Allow-Origin", "*"), ("ETag", '"e"')])
+        return [b""]
+
+    layer = S3Cors(app, lambda bucket: [rule] if bucket == "b" else None)
+
+    def answer(method: str, path: str, **headers: str) -> tuple[str, dict[str, str]]:
+        seen: dict[str, Any] = {}
+        environ = {"REQUEST_METHOD": method, "PATH_INFO": path}
+        environ |= {"HTTP_" + name.upper(): value for name, value in headers.items()}
+        layer(environ, lambda status, sent, exc_info=None: seen.update(status=status, headers=dict(sent)))
+        return seen["status"], seen["headers"]
+
+    def preflight(origin: str, method: str, requested: str = "", path: str = "/b/k") -> str:
+        headers = {"origin": origin, "access_control_request_method": method}
+        if requested:
+            headers["access_control_request_headers"] = requested
+        return answer("OPTIONS", path, **headers)[0]
+
+    assert preflight("https://app.example.com", "PUT", "Content-Type, X-Amz-Date") == "200 OK"
+    assert preflight("https://app.example.com", "PUT", "authorization").startswith("403")
+    assert preflight("https://example.com", "PUT").startswith("403")  # the wildcard needs a subdomain
+    assert preflight("https://app.example.com", "GET").startswith("403")
+    assert preflight("https://app.example.com", "PUT", path="/other/k").startswith("403")  # no CORS configuration
+    assert passed == []  # preflights never reach moto
+
+    status, headers = answer("PUT", "/b/k", origin="https://app.example.com")
+    assert status == "200 OK"
+    assert headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert headers["Access-Control-Expose-Headers"] == "ETag" and headers["ETag"] == '"e"'
+    status, headers = answer("PUT", "/b/k", origin="https://elsewhere.org")
+    assert status == "200 OK"  # S3 serves it; the browser keeps the answer from the page
+    assert "Access-Control-Allow-Origin" not in headers  # moto's "*" removed, none of ours added
+    assert passed == ["PUT", "PUT"]

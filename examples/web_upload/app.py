@@ -133,6 +133,7 @@ async def start(request: web.Request) -> web.Response:
             "part_size": upload.part_size,
             "parts": [{"part_number": p.part_number, "url": p.url, "size": p.size} for p in upload.parts],
             "token": sign(request.app[SECRET], key, upload.upload_id, size),
+            "expires_in": upload.expires_in,
         }
     )
 

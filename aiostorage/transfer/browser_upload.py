@@ -189,9 +189,11 @@ async def list_uploads(ctx: S3Context, prefix: str) -> AsyncIterator[MultipartUp
                 key=upload["Key"], upload_id=upload["UploadId"], initiated=upload.get("Initiated")
             )
         following = {"KeyMarker": page.get("NextKeyMarker"), "UploadIdMarker": page.get("NextUploadIdMarker")}
-        if not page.get("IsTruncated") or not following["KeyMarker"] or following == markers:
+        following = {name: value for name, value in following.items() if value}
+        # A page that names no next marker, or the same one again, ends the listing rather than looping.
+        if not page.get("IsTruncated") or "KeyMarker" not in following or following == markers:
             return
-        markers = {name: value for name, value in following.items() if value}
+        markers = following
 
 
 def checked_parts(parts: object) -> list[tuple[int, str]] | None:

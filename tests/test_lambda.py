@@ -19,7 +19,15 @@ from typing import Any
 import anyio
 import pytest
 
-from aiostorage import AsyncS3Store, InvalidArgument, S3EventRecord, StoreSettings, parse_s3_event, sqs_lambda_handler
+from aiostorage import (
+    AsyncS3Store,
+    InvalidArgument,
+    S3EventRecord,
+    StorageError,
+    StoreSettings,
+    parse_s3_event,
+    sqs_lambda_handler,
+)
 from aiostorage.events import lambda_handler as lambda_module
 from tests.conftest import ACCESS_KEY, REGION, SECRET_KEY, unique_name, wait_for
 from tests.event_bodies import notification, s3_record
@@ -175,6 +183,14 @@ def test_an_event_that_is_not_from_sqs_fails_the_whole_invocation() -> None:
         lambda_handler({"detail-type": "Scheduled Event"}, None)
     with pytest.raises(InvalidArgument, match="messageId"):
         lambda_handler({"Records": [{"body": notification(s3_record())}]}, None)
+
+
+async def test_calling_the_handler_from_a_coroutine_is_refused() -> None:
+    async def handle(record: S3EventRecord) -> None:
+        return None
+
+    with pytest.raises(StorageError, match="synchronous code"):
+        sqs_lambda_handler(handle)(sqs_event(notification(s3_record())), None)
 
 
 def test_a_message_id_given_twice_is_reported_once() -> None:

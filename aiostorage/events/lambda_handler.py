@@ -17,7 +17,7 @@ from typing import Any
 
 import anyio
 
-from .._exceptions import InvalidArgument
+from .._exceptions import InvalidArgument, StorageError
 from .ledger import describe
 from .models import S3EventRecord
 from .parse import parse_s3_event
@@ -48,6 +48,13 @@ def _loop_runner() -> asyncio.Runner:
         _runner = asyncio.Runner(loop_factory=asyncio.new_event_loop)
         atexit.register(_runner.close)
     return _runner
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _is_async_callable(handler: object) -> bool:
@@ -82,6 +89,11 @@ def sqs_lambda_handler(handler: Handler, *, concurrency: int = 10, margin: float
         raise InvalidArgument(f"margin must be at least 0 seconds, got {margin!r}")
 
     def lambda_handler(event: Mapping[str, Any], context: Any) -> dict[str, list[dict[str, str]]]:
+        if _running_loop() is not None:
+            raise StorageError(
+                "the Lambda handler runs its own event loop: call it from synchronous code (Lambda's runtime, "
+                "a script, a thread), not from a coroutine"
+            )
         return _loop_runner().run(_handle_batch(handler, event, context, concurrency, margin))
 
     lambda_handler.__doc__ = f"Lambda handler for S3 events from SQS, calling {getattr(handler, '__name__', handler)}."

@@ -122,11 +122,12 @@ async def _handle_batch(
         try:
             records = parse_s3_event(raw.get("body", ""))
         except Exception as exc:  # one message, whatever the parser makes of it, never fails the batch
-            receives = (raw.get("attributes") or {}).get("ApproximateReceiveCount", "?")
+            attributes = raw.get("attributes")
+            receives = attributes.get("ApproximateReceiveCount") if isinstance(attributes, Mapping) else None
             logger.warning(
-                "message %s (receive %s) is not an S3 event; reported failed, left for the redrive policy: %s",
+                "message %s%s is not an S3 event; reported failed, left for the redrive policy: %s",
                 message_id,
-                receives,
+                f" (receive {receives})" if receives else "",
                 exc,
             )
             failed.add(message_id)

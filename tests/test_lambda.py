@@ -9,6 +9,9 @@ import asyncio
 import importlib.util
 import json
 import logging
+import os
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -278,7 +281,7 @@ def test_a_handler_outrunning_the_remaining_time_is_cancelled_and_reported(caplo
     lines = [record.getMessage() for record in caplog.records]
     assert len(lines) == 2, lines
     assert "m1" in lines[0] and "uploads/slow.mp4" in lines[0] and "cancelled" in lines[0]
-    assert "m2" in lines[1] and "uploads/after.mp4" in lines[1]
+    assert "m2" in lines[1] and "uploads/after.mp4" in lines[1] and "not started" in lines[1]
 
 
 def test_records_not_started_before_the_deadline_are_reported() -> None:
@@ -417,3 +420,34 @@ def test_end_to_end_failed_message_is_redelivered_then_dead_lettered(
         QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
     )["Attributes"]
     assert left == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "0"}
+
+
+def test_example_runs_as_a_script_with_an_event_file(
+    tmp_path: Path, bucket: str, settings: StoreSettings, s3: Any
+) -> None:
+    s3.put_object(Bucket=bucket, Key="uploads/clip.mp4", Body=b"0123456789")
+    record = s3_record(key="uploads/clip.mp4")
+    record["s3"]["bucket"]["name"] = bucket
+    event = sqs_event(notification(record), "not an event")
+    (tmp_path / "event.json").write_text(json.dumps(event))
+    assert settings.aws_secret_access_key is not None
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AIOSTORAGE_"))}
+    env |= {
+        "AWS_S3_BUCKET_NAME": bucket,
+        "AWS_ENDPOINT_URL": str(settings.endpoint_url),
+        "AWS_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+    }
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples/lambda_worker.py"), str(tmp_path / "event.json")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    result = json.loads(s3.get_object(Bucket=bucket, Key="results/clip.mp4.json")["Body"].read())
+    assert result["size"] == 10 and result["key"] == "uploads/clip.mp4"

@@ -153,7 +153,8 @@ async def _run(
     failed: set[str],
 ) -> None:
     pending = iter(jobs)
-    done: set[int] = set()  # indices into jobs
+    started: set[int] = set()  # indices into jobs
+    done: set[int] = set()
     positions = {id(record): index for index, record in enumerate(jobs)}
     deadline = anyio.CancelScope()
 
@@ -162,8 +163,10 @@ async def _run(
             assert record.message_id is not None
             if record.message_id in failed:
                 continue  # another record of its message failed: the whole message comes back anyway
+            index = positions[id(record)]
+            started.add(index)
             if await _call(handler, record, deadline):
-                done.add(positions[id(record)])
+                done.add(index)
             else:
                 failed.add(record.message_id)
 
@@ -181,9 +184,10 @@ async def _run(
             assert record.message_id is not None
             if index not in done and record.message_id not in failed:
                 logger.error(
-                    "message %s: %s not handled %.1fs before the function's timeout; cancelled, reported failed",
+                    "message %s: %s %s %.1fs before the function's timeout; reported failed",
                     record.message_id,
                     describe(record),
+                    "still running, cancelled" if index in started else "not started",
                     margin,
                 )
         for index, record in enumerate(jobs):

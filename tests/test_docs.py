@@ -218,7 +218,7 @@ def _clients(settings: StoreSettings) -> tuple[Any, Any]:
 
 def reset(settings: StoreSettings) -> None:
     """Back to the provisioned state: the bucket empty (every version, no upload in progress), other buckets
-    gone, the queues empty, other queues gone."""
+    gone, the queues empty of visible messages (a page settles what it receives), other queues gone."""
     s3, sqs = _clients(settings)
     for bucket in [entry["Name"] for entry in s3.list_buckets().get("Buckets", [])]:
         for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
@@ -234,12 +234,17 @@ def reset(settings: StoreSettings) -> None:
             s3.delete_bucket(Bucket=bucket)
         elif s3.get_bucket_versioning(Bucket=bucket).get("Status") == "Enabled":
             s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Suspended"})
-    provisioned = {settings.queue_url, settings.queue_url and settings.queue_url + "-dlq"}
+    provisioned = {settings.queue_url, f"{settings.queue_url}-dlq"}
     for url in sqs.list_queues().get("QueueUrls", []):
-        if url in provisioned or url.endswith("-dlq"):
-            sqs.purge_queue(QueueUrl=url)
-        else:
+        if url not in provisioned:
             sqs.delete_queue(QueueUrl=url)
+            continue
+        # Received and deleted rather than purged: SQS allows one purge a minute per queue.
+        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+            "Messages"
+        ):
+            entries = [{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)]
+            sqs.delete_message_batch(QueueUrl=url, Entries=entries)
 
 
 # Running a page

@@ -47,11 +47,11 @@ $(DOCS_STAMP): pyproject.toml | $(STAMP)
 # The documentation site into site/; --strict makes every warning (a broken link, a page missing from the
 # nav, a name the reference cannot find) an error.
 docs: $(DOCS_STAMP)
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # The site at http://127.0.0.1:8000, rebuilt on every change.
 docs-serve: $(DOCS_STAMP)
-	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
 
 clean:
 	rm -rf $(VENV) .bench .mypy_cache .pytest_cache .ruff_cache site

@@ -240,9 +240,7 @@ def reset(settings: StoreSettings) -> None:
             sqs.delete_queue(QueueUrl=url)
             continue
         # Received and deleted rather than purged: SQS allows one purge a minute per queue.
-        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
-            "Messages"
-        ):
+        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages"):
             entries = [{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)]
             sqs.delete_message_batch(QueueUrl=url, Entries=entries)
 

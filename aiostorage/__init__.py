@@ -20,10 +20,12 @@ from ._models import (
     DeleteResult,
     DownloadResult,
     ObjectInfo,
+    ObjectVersion,
     PresignedPost,
     TransferProgress,
     UploadResult,
 )
+from ._options import WriteOptions
 from ._settings import StoreSettings
 from ._store import AsyncS3Store
 from .events import S3EventPoller, S3EventRecord, parse_s3_event
@@ -49,6 +51,7 @@ __all__ = [
     "ObjectListing",
     "ObjectNotFound",
     "ObjectStream",
+    "ObjectVersion",
     "PresignedPost",
     "S3EventPoller",
     "S3EventRecord",
@@ -57,6 +60,7 @@ __all__ = [
     "TransferError",
     "TransferProgress",
     "UploadResult",
+    "WriteOptions",
     "parse_s3_event",
 ]
 

@@ -30,5 +30,8 @@ async def get_tags(
 async def put_tags(ctx: S3Context, key: str, tags: Mapping[str, str], *, version_id: str | None = None) -> None:
     """Replace the object's tags with ``tags`` (an empty mapping removes them all)."""
     extra: dict[str, Any] = {"VersionId": version_id} if version_id else {}
+    if not tags:
+        await ctx.request("DeleteObjectTagging", key=key, **extra)
+        return
     tag_set = [{"Key": name, "Value": value} for name, value in tags.items()]
     await ctx.request("PutObjectTagging", key=key, Tagging={"TagSet": tag_set}, **extra)

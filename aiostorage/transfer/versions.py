@@ -26,9 +26,12 @@ def _version(row: dict[str, Any], *, delete_marker: bool) -> ObjectVersion:
     )
 
 
-async def list_versions(ctx: S3Context, prefix: str) -> AsyncIterator[ObjectVersion]:
-    """Every version and delete marker under ``prefix``: keys in order, each key's newest first."""
-    markers: dict[str, Any] = {}
+async def list_versions(ctx: S3Context, prefix: str, *, page_size: int | None = None) -> AsyncIterator[ObjectVersion]:
+    """Every version and delete marker under ``prefix``: keys in order, each key's newest first.
+
+    ``page_size`` asks for smaller pages than S3's 1,000 entries.
+    """
+    markers: dict[str, Any] = {"MaxKeys": page_size} if page_size else {}
     while True:
         page = await ctx.request("ListObjectVersions", Prefix=prefix, **markers)
         rows = [_version(row, delete_marker=False) for row in page.get("Versions", [])]
@@ -42,4 +45,5 @@ async def list_versions(ctx: S3Context, prefix: str) -> AsyncIterator[ObjectVers
             yield version
         if not page.get("IsTruncated"):
             return
-        markers = {"KeyMarker": page.get("NextKeyMarker", ""), "VersionIdMarker": page.get("NextVersionIdMarker", "")}
+        markers["KeyMarker"] = page.get("NextKeyMarker", "")
+        markers["VersionIdMarker"] = page.get("NextVersionIdMarker", "")

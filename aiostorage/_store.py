@@ -88,6 +88,9 @@ class AsyncS3Store:
             "concurrency", concurrency if concurrency is not None else self.settings.concurrency
         )
         self.part_size = check_part_size(part_size if part_size is not None else self.settings.part_size)
+        # Whether the settings give writes defaults (encryption, storage class): else a write without
+        # options skips merging them, on the small-object path where every microsecond shows.
+        self._write_defaults = bool(self.settings.sse or self.settings.sse_kms_key_id or self.settings.storage_class)
         self._stack: AsyncExitStack | None = None
         self._open_ctx: S3Context | None = None
 
@@ -162,7 +165,8 @@ class AsyncS3Store:
         if not isinstance(data, bytes | bytearray | memoryview):
             raise TypeError(f"data must be bytes-like, got {type(data).__name__}")
         ctx = self._ctx
-        attributes = object_attributes(key, content_type, metadata, resolve_options(ctx, options))
+        write = resolve_options(ctx, options) if options is not None or self._write_defaults else None
+        attributes = object_attributes(key, content_type, metadata, write)
         # A gather of thousands of calls runs each one up to its first wait at once: waiting here, before
         # the request is built, costs the event loop little, and the first requests go out without waiting
         # behind every other call's half-built request (and the garbage collector's passes over them).

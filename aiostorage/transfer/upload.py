@@ -95,7 +95,7 @@ async def put_object(
     """One PutObject of ``body`` with a checksum (CRC32 by default): a small one on the direct path, when it fits."""
     transport = ctx.transport
     response: dict[str, Any] | None = None
-    algorithm, params = _split_checksum(attributes)
+    algorithm = attributes.get(CHECKSUM_PARAM, "CRC32")
     if transport.takes_small_put(len(body), attributes):
         data = await small_bytes(body)
         # The direct path computes CRC32 itself; another algorithm's checksum is computed here.
@@ -106,6 +106,7 @@ async def put_object(
         # None: the bucket answered from elsewhere, and the direct path is off for botocore to take over.
         response = await ctx.call("PutObject", direct, key=key, payload_bytes=len(body))
     if response is None:
+        _, params = _split_checksum(attributes)
         hashes = await hash_payload(body, sign=transport.signs_payload, algorithm=algorithm)
         response = await ctx.request(
             "PutObject",

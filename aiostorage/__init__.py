@@ -28,7 +28,7 @@ from ._models import (
 from ._options import WriteOptions
 from ._settings import StoreSettings
 from ._store import AsyncS3Store
-from .events import S3EventPoller, S3EventRecord, parse_s3_event
+from .events import S3EventPoller, S3EventRecord, parse_s3_event, sqs_lambda_handler
 from .transfer.listing import ObjectListing
 from .transfer.stream import ObjectStream
 
@@ -62,6 +62,7 @@ __all__ = [
     "UploadResult",
     "WriteOptions",
     "parse_s3_event",
+    "sqs_lambda_handler",
 ]
 
 __version__ = "0.1.0"

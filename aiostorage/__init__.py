@@ -21,6 +21,7 @@ from ._models import (
     DownloadResult,
     MultipartUploadInfo,
     ObjectInfo,
+    ObjectVersion,
     PresignedMultipartUpload,
     PresignedPart,
     PresignedPost,
@@ -28,6 +29,7 @@ from ._models import (
     UploadedPart,
     UploadResult,
 )
+from ._options import WriteOptions
 from ._settings import StoreSettings
 from ._store import AsyncS3Store
 from .events import S3EventPoller, S3EventRecord, parse_s3_event, sqs_lambda_handler
@@ -54,6 +56,7 @@ __all__ = [
     "ObjectListing",
     "ObjectNotFound",
     "ObjectStream",
+    "ObjectVersion",
     "PresignedMultipartUpload",
     "PresignedPart",
     "PresignedPost",
@@ -65,6 +68,7 @@ __all__ = [
     "TransferProgress",
     "UploadResult",
     "UploadedPart",
+    "WriteOptions",
     "parse_s3_event",
     "sqs_lambda_handler",
 ]

@@ -19,6 +19,7 @@ from aiostorage import (
     PresignedMultipartUpload,
     StoreSettings,
     UploadedPart,
+    WriteOptions,
 )
 from aiostorage.transfer import browser_upload
 from tests.conftest import unique_name, wait_for
@@ -74,6 +75,32 @@ async def test_parts_put_over_plain_http_then_completed_with_their_etags(store: 
     assert stored["Metadata"] == {"owner": "u1"}
     assert result.etag == stored["ETag"].strip('"')
     assert await open_uploads(store) == []
+
+
+async def test_write_options_are_fixed_at_creation(store: AsyncS3Store, s3: Any) -> None:
+    data = os.urandom(1000)
+    options = WriteOptions(
+        cache_control="max-age=60", storage_class="STANDARD_IA", tags={"team": "video"}, sse="AES256"
+    )
+    upload = await store.presign_multipart_upload("uploads/o.mp4", len(data), options=options)
+    send_parts(upload, data)
+    await store.complete_multipart_upload(upload.key, upload.upload_id)
+
+    head = s3.head_object(Bucket=store.bucket, Key=upload.key)
+    assert (head["CacheControl"], head["StorageClass"], head["ServerSideEncryption"]) == (
+        "max-age=60",
+        "STANDARD_IA",
+        "AES256",
+    )
+    assert s3.get_object_tagging(Bucket=store.bucket, Key=upload.key)["TagSet"] == [{"Key": "team", "Value": "video"}]
+
+
+async def test_a_checksum_algorithm_is_refused_since_browsers_send_none(settings: StoreSettings) -> None:
+    async with AsyncS3Store(unique_name("missing"), settings=settings) as store:
+        with pytest.raises(InvalidArgument, match="without checksums"):
+            await store.presign_multipart_upload("k", MiB, options=WriteOptions(checksum_algorithm="SHA256"))
+        with pytest.raises(InvalidArgument, match="options must be a WriteOptions"):
+            await store.presign_multipart_upload("k", MiB, options={"sse": "AES256"})  # type: ignore[arg-type]
 
 
 async def test_completed_without_parts_uses_what_list_parts_reports(store: AsyncS3Store, s3: Any) -> None:

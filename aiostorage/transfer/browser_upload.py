@@ -25,10 +25,13 @@ from .._models import (
     strip_etag,
     upload_result,
 )
+from .._options import WriteOptions
 from .._settings import MAX_PARTS, MIN_PART_SIZE
 from .multipart import MultipartUpload
+from .options import CHECKSUM_PARAM, effective_options, explicit_checksum
 from .parts import PartSizer, part_ranges
 from .presign import presign_url
+from .upload import object_attributes
 
 __all__ = [
     "PAGE_SIZE",
@@ -39,12 +42,32 @@ __all__ = [
     "list_parts",
     "list_uploads",
     "presign_multipart",
+    "upload_attributes",
 ]
 
 # Entries per ListParts / ListMultipartUploads page: S3's maximum.
 PAGE_SIZE = 1000
 # Signing is local CPU work: give the event loop back every so many URLs (a 5 TiB upload has 10,000).
 _SIGN_BATCH = 64
+
+
+def upload_attributes(
+    ctx: S3Context, key: str, content_type: str | None, metadata: dict[str, str] | None, options: WriteOptions | None
+) -> dict[str, Any]:
+    """What the object is created with: content type, metadata and ``options`` over the settings' write
+    defaults, all fixed at creation. No checksum algorithm: S3 would then demand a checksum with every part,
+    and a browser's plain PUT sends none, so asking for one is refused.
+    """
+    merged = effective_options(options, ctx.settings)  # checks the type, too
+    algorithm = explicit_checksum(options)
+    if algorithm is not None:
+        raise InvalidArgument(
+            f"checksum_algorithm {algorithm!r} cannot apply to a presigned multipart upload: "
+            "the parts come from a browser's plain PUTs, without checksums"
+        )
+    attributes = object_attributes(key, content_type, metadata, merged)
+    attributes.pop(CHECKSUM_PARAM, None)
+    return attributes
 
 
 async def presign_multipart(

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parent.parent
 S3RVER_BIN = ROOT / ".bench" / "node_modules" / ".bin" / "s3rver"
+# Set (to anything): boto3 and aioboto3 keep botocore's default checksums even where the server mishandles them.
+DEFAULT_CHECKSUMS = "BENCH_BOTOCORE_DEFAULT_CHECKSUMS"
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ class Server:
         """
         from botocore.config import Config
 
-        if self.ca_bundle is not None and self.name.startswith("s3rver"):
+        if self.ca_bundle is not None and self.name.startswith("s3rver") and not os.environ.get(DEFAULT_CHECKSUMS):
             options.setdefault("request_checksum_calculation", "when_required")
         return Config(s3={"addressing_style": "path"}, **options)
 

@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import concurrent.futures
 import os
+import resource
 import shutil
 import ssl
 import statistics
@@ -97,12 +98,12 @@ class Clock:
 
     @contextmanager
     def section(self) -> Iterator[None]:
-        wall, before = time.perf_counter(), os.times()
+        wall, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
         yield
-        after = os.times()
+        after = resource.getrusage(resource.RUSAGE_SELF)
         self.wall = time.perf_counter() - wall
-        self.user = after.user - before.user
-        self.cpu = self.user + after.system - before.system
+        self.user = after.ru_utime - before.ru_utime
+        self.cpu = self.user + after.ru_stime - before.ru_stime
 
 
 class Bench:

@@ -238,7 +238,9 @@ def _run_child(
     if profile:
         command.append("--profile")
     env = {**os.environ, **server.environ()}
+    server_cpu = server.cpu_seconds()
     done = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
+    server_used = None if server_cpu is None else (server.cpu_seconds() or 0.0) - server_cpu
     if profile:
         print(done.stderr)
     if done.returncode != 0:
@@ -246,6 +248,8 @@ def _run_child(
             f"{client} failed on {server.name} (exit {done.returncode}):\n{done.stderr[-3000:]}{done.stdout[-3000:]}"
         )
     result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    if server_used is not None:
+        result["server_cpu"] = server_used  # the whole upload, creation and completion included
     oracle = _oracle(server)
     try:
         check_object(f"{client} on {server.name}", oracle, bucket, key, path.stat().st_size, _source_sample(path))
@@ -286,18 +290,27 @@ def _table(server: str, size: int, results: dict[str, list[dict[str, float]]]) -
             "cpu_gib": statistics.median(run["cpu"] / (size / GiB) for run in runs),
             "peak": statistics.median(run["peak"] for run in runs) / MiB,
             "growth": statistics.median(run["peak"] - run["baseline"] for run in runs) / MiB,
+            "server_gib": statistics.median(run.get("server_cpu", 0.0) / (size / GiB) for run in runs),
         }
     rounds = len(next(iter(results.values())))
     print(f"\n{server}: {size // MiB} MiB, {PART // MiB} MiB parts, {CONCURRENCY} in flight, median of {rounds}")
-    print(f"{'client':<11} {'MiB/s':>7} {'CPU s/GiB':>10} {'peak RSS MiB':>13} {'RSS growth MiB':>15}")
+    print(
+        f"{'client':<11} {'MiB/s':>7} {'CPU s/GiB':>10} {'server CPU s/GiB':>17} {'peak RSS MiB':>13} "
+        f"{'RSS growth MiB':>15}"
+    )
     for client, row in rows.items():
-        print(f"{client:<11} {row['mib_s']:>7.1f} {row['cpu_gib']:>10.2f} {row['peak']:>13.0f} {row['growth']:>15.0f}")
+        print(
+            f"{client:<11} {row['mib_s']:>7.1f} {row['cpu_gib']:>10.2f} {row['server_gib']:>17.2f} "
+            f"{row['peak']:>13.0f} {row['growth']:>15.0f}"
+        )
     ours = rows["aiostorage"]
     for peer in (name for name in rows if name != "aiostorage"):
         theirs = rows[peer]
         print(
             f"aiostorage vs {peer:<9} speed {ours['mib_s'] / theirs['mib_s']:.2f}x   "
-            f"CPU {ours['cpu_gib'] / theirs['cpu_gib']:.2f}x   peak RSS {ours['peak'] / theirs['peak']:.2f}x   "
+            f"CPU {ours['cpu_gib'] / theirs['cpu_gib']:.2f}x   "
+            f"server CPU {ours['server_gib'] / max(theirs['server_gib'], 1e-9):.2f}x   "
+            f"peak RSS {ours['peak'] / theirs['peak']:.2f}x   "
             f"RSS growth {ours['growth'] / max(theirs['growth'], 1):.2f}x"
         )
 

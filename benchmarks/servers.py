@@ -39,6 +39,16 @@ class Server:
     secret_key: str
     region: str = "us-east-1"
     ca_bundle: str | None = None  # the certificate to trust, for a server with a self-signed one
+    pid: int | None = None  # the server's process, when it runs in one of ours
+
+    def cpu_seconds(self) -> float | None:
+        """The CPU time (user + system) the server's process has used so far; None when unknown."""
+        if self.pid is None:
+            return None
+        import psutil
+
+        times = psutil.Process(self.pid).cpu_times()
+        return float(times.user + times.system)
 
     def client_kwargs(self) -> dict[str, Any]:
         """What boto3's and aioboto3's ``client("s3", ...)`` need to reach this server."""
@@ -214,10 +224,10 @@ def s3rver_server(*, tls: bool = False) -> Iterator[Server]:
                 *tls_args,
             ],
             env=env,
-        ):
+        ) as process:
             _wait_until_answering(f"{scheme}://127.0.0.1:{port}/", ca_bundle=ca_bundle)
             name = "s3rver-tls" if tls else "s3rver"
-            yield Server(name, f"{scheme}://127.0.0.1:{port}", "S3RVER", "S3RVER", ca_bundle=ca_bundle)
+            yield Server(name, f"{scheme}://127.0.0.1:{port}", "S3RVER", "S3RVER", ca_bundle=ca_bundle, pid=process.pid)
 
 
 @contextmanager
@@ -225,6 +235,6 @@ def moto_process_server() -> Iterator[Server]:
     """moto's server in a child process, so the client's CPU time can be measured on its own."""
     port = free_port()
     # werkzeug logs every request on stderr: silenced with the rest.
-    with child_process([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]):
+    with child_process([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]) as process:
         _wait_until_answering(f"http://127.0.0.1:{port}/")
-        yield Server("moto", f"http://127.0.0.1:{port}", "testing", "testing")
+        yield Server("moto", f"http://127.0.0.1:{port}", "testing", "testing", pid=process.pid)

@@ -296,6 +296,8 @@ class WireCounter:
         self.sent: list[str] = []
         # Each request's Range header ("" without one), in the order of ``sent``.
         self.ranges: list[str] = []
+        # (request method, answer status) of each answer, in the order the answers came back.
+        self.answered: list[tuple[str, int]] = []
         # Damage on the way: request headers not sent on (a server that ignores them), answer headers replaced.
         self.dropped_headers: set[str] = set()
         self.replaced_answer_headers: dict[str, str] = {}
@@ -317,6 +319,7 @@ class WireCounter:
             url = URL(self.upstream + request.raw_path, encoded=True)
             async with self._session.request(request.method, url, headers=headers, data=body) as answer:
                 content = await answer.read()
+                self.answered.append((request.method, answer.status))
                 kept = {name: value for name, value in answer.headers.items() if name.lower() not in _HOP_BY_HOP}
                 return web.Response(status=answer.status, headers=self.answered_headers(request, kept), body=content)
         finally:
@@ -339,6 +342,7 @@ class WireCounter:
         """Forget what was counted so far (a test's setup requests)."""
         self.sent.clear()
         self.ranges.clear()
+        self.answered.clear()
         self.max_in_flight = self.in_flight
 
     async def aclose(self) -> None:

@@ -144,8 +144,11 @@ class DirectClient:
         response = await session.open_stream(url, signed)
         if response.status < 300:
             return StreamedAnswer(response)
+        body = b""
         try:
-            body = await response.content.read(ERROR_MAX)
+            # read(n) gives what has arrived, up to n bytes: the error document may come in pieces.
+            while len(body) < ERROR_MAX and (piece := await response.content.read(ERROR_MAX - len(body))):
+                body += piece
         finally:
             response.close()
         headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in response.raw_headers}

@@ -88,7 +88,10 @@ async def test_small_object_is_one_get_and_large_is_ranged(
         assert get_ranges(counter) == [f"bytes=0-{PART - 1}"]
 
         counter.reset()
+        botocore = RequestCounter(store.client)
         await store.download("large", tmp_path / "large", part_size=PART, concurrency=1)
+        # The ranges go on the direct path; botocore asks only for the checksum.
+        assert [sent.split()[0] for sent in botocore.sent] == ["HEAD"]
         expected = [f"bytes=0-{PART - 1}", f"bytes={PART}-{2 * PART - 1}", f"bytes={2 * PART}-{2 * PART}"]
         assert get_ranges(counter) == expected
 

@@ -1,12 +1,15 @@
 """Download one large object, and many small ones, to files: aiostorage against its peers, on s3rver and moto.
 
 python -m benchmarks.bench_download [--rounds 5] [--size-mib 256] [--part-mib 8] [--concurrency 8]
-                                    [--small 300] [--servers s3rver,moto]
+                                    [--small 300] [--servers s3rver,s3rver-tls,moto]
 
 Every client gets the same part size and parallelism where it has the notion. The ceiling is raw ranged
 GETs with aiohttp on one presigned URL (signed once, nothing hashed per byte), discarding the bytes: the
-most any client could get from the server on this machine. Clients run one after another inside each
-round, in a fresh event loop each; moto runs in its own process so the CPU figures are the client's.
+most any client could get from the server on this machine. After its clock stops, every client's result
+is checked (``benchmarks/verify.py``): the size, and the SHA-256 of samples of the bytes against the
+source's. ``s3rver-tls`` is s3rver over HTTPS with a CA made for the run, which every client checks.
+Clients run one after another inside each round, in a fresh event loop each; moto runs in its own
+process so the CPU figures are the client's.
 Medians over the rounds; only the ratios measured in this one run mean anything.
 
 The small objects (``--small`` of 4 KiB, 32 in flight, keys known from a listing made before the clock
@@ -20,7 +23,9 @@ import argparse
 import asyncio
 import concurrent.futures
 import os
+import resource
 import shutil
+import ssl
 import statistics
 import tempfile
 import time
@@ -33,11 +38,11 @@ import aioboto3
 import aiohttp
 import boto3
 from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
 
 from aiostorage import AsyncS3Store
 
 from .servers import Server, moto_process_server, s3rver_available, s3rver_server
+from .verify import StreamSample, check_file, sample_of_bytes
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -49,18 +54,13 @@ SMALL_IN_FLIGHT = 32
 
 
 def boto3_client(server: Server, pool: int) -> Any:
-    return boto3.client(
-        "s3", config=Config(max_pool_connections=pool, s3={"addressing_style": "path"}), **server.client_kwargs()
-    )
+    return boto3.client("s3", config=server.botocore_config(max_pool_connections=pool), **server.client_kwargs())
 
 
 def aioboto3_client(server: Server, pool: int) -> Any:
     """An aioboto3 client (an async context manager) with ``pool`` connections."""
-    session = aioboto3.Session(
-        aws_access_key_id=server.access_key, aws_secret_access_key=server.secret_key, region_name=server.region
-    )
-    config = Config(max_pool_connections=pool, s3={"addressing_style": "path"})
-    return session.client("s3", endpoint_url=server.endpoint_url, config=config)
+    config = server.botocore_config(max_pool_connections=pool)
+    return aioboto3.Session().client("s3", config=config, **server.client_kwargs())
 
 
 def obstore_store(server: Server) -> Any:
@@ -72,19 +72,20 @@ def obstore_store(server: Server) -> Any:
         access_key_id=server.access_key,
         secret_access_key=server.secret_key,
         region=server.region,
-        client_options={"allow_http": True},
+        client_options=server.obstore_options(),
     )
 
 
-def seed(server: Server, size: int) -> None:
+def seed(server: Server, size: int) -> str:
+    """Put the large object (random bytes, no two MiB alike); the SHA-256 of its sample."""
     client = boto3_client(server, 10)
     client.create_bucket(Bucket=BUCKET)
-    block = os.urandom(MiB)
+    data = os.urandom(size)
     with tempfile.TemporaryFile() as source:
-        for _ in range(size // MiB):
-            source.write(block)
+        source.write(data)
         source.seek(0)
         client.upload_fileobj(source, BUCKET, KEY, Config=TransferConfig(multipart_chunksize=16 * MiB))
+    return sample_of_bytes(data)
 
 
 class Clock:
@@ -93,18 +94,23 @@ class Clock:
     def __init__(self) -> None:
         self.wall = 0.0
         self.cpu = 0.0
+        self.user = 0.0  # the part of ``cpu`` spent in the process itself; the rest is the kernel's
 
     @contextmanager
     def section(self) -> Iterator[None]:
-        wall, cpu = time.perf_counter(), time.process_time()
+        wall, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
         yield
-        self.wall, self.cpu = time.perf_counter() - wall, time.process_time() - cpu
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        self.wall = time.perf_counter() - wall
+        self.user = after.ru_utime - before.ru_utime
+        self.cpu = self.user + after.ru_stime - before.ru_stime
 
 
 class Bench:
-    def __init__(self, server: Server, size: int, part: int, concurrency: int, folder: Path) -> None:
+    def __init__(self, server: Server, size: int, sample: str, part: int, concurrency: int, folder: Path) -> None:
         self.server = server
         self.size = size
+        self.sample = sample
         self.part = part
         self.concurrency = concurrency
         self.folder = folder
@@ -116,30 +122,43 @@ class Bench:
     def dest(self, name: str) -> Path:
         return self.folder / f"{name}.bin"
 
+    def check(self, name: str) -> None:
+        check_file(name, self.dest(name), self.size, self.sample)
+
+    def check_received(self, name: str, received: int, sample: StreamSample) -> None:
+        if received != self.size:
+            raise AssertionError(f"{name} received {received:,} bytes, expected {self.size:,}")
+        if sample.digest() != self.sample:
+            raise AssertionError(f"{name} received {received:,} bytes, but not the object's (a sample differs)")
+
     async def aiostorage(self, fsync: bool) -> None:
         async with AsyncS3Store(BUCKET, settings=self.server.store_settings(), concurrency=self.concurrency) as store:
             with self.clock.section():
-                result = await store.download(KEY, self.dest("aiostorage"), part_size=self.part, fsync=fsync)
-        assert result.size == self.size
+                await store.download(KEY, self.dest("aiostorage"), part_size=self.part, fsync=fsync)
+        self.check("aiostorage")
 
     async def aiostorage_stream(self) -> None:
         total = 0
+        sample = StreamSample(self.size)
         async with AsyncS3Store(BUCKET, settings=self.server.store_settings(), concurrency=self.concurrency) as store:
             with self.clock.section():
                 async with store.stream(KEY, part_size=self.part) as chunks:
                     async for chunk in chunks:
+                        sample.add(total, chunk)
                         total += len(chunk)
-        assert total == self.size
+        self.check_received("aiostorage stream", total, sample)
 
     def boto3(self) -> None:
         client = boto3_client(self.server, self.concurrency)
         with self.clock.section():
             client.download_file(BUCKET, KEY, str(self.dest("boto3")), Config=self.transfer_config)
+        self.check("boto3")
 
     async def aioboto3(self) -> None:
         async with aioboto3_client(self.server, self.concurrency) as client:
             with self.clock.section():
                 await client.download_file(BUCKET, KEY, str(self.dest("aioboto3")), Config=self.transfer_config)
+        self.check("aioboto3")
 
     async def s3fs(self) -> None:
         import s3fs
@@ -148,6 +167,7 @@ class Bench:
             key=self.server.access_key,
             secret=self.server.secret_key,
             endpoint_url=self.server.endpoint_url,
+            client_kwargs={"verify": self.server.ca_bundle},
             asynchronous=True,
             skip_instance_cache=True,
         )
@@ -157,6 +177,7 @@ class Bench:
                 await fs._get_file(f"{BUCKET}/{KEY}", str(self.dest("s3fs")))
         finally:
             await session.close()
+        self.check("s3fs")
 
     async def obstore(self) -> None:
         import obstore
@@ -168,6 +189,7 @@ class Bench:
             with open(self.dest("obstore"), "wb") as file:  # noqa: ASYNC230
                 async for chunk in response.stream(min_chunk_size=8 * MiB):
                     file.write(chunk)
+        self.check("obstore")
 
     async def ceiling(self) -> None:
         url = boto3_client(self.server, 1).generate_presigned_url(
@@ -175,21 +197,26 @@ class Bench:
         )
         ranges = iter(range(0, self.size, self.part))
         received = 0
+        sample = StreamSample(self.size)
 
         async def worker(session: aiohttp.ClientSession) -> None:
             nonlocal received
             for start in ranges:
                 end = min(start + self.part, self.size) - 1
+                offset = start
                 async with session.get(url, headers={"Range": f"bytes={start}-{end}"}) as response:
                     response.raise_for_status()
                     while chunk := await response.content.readany():
-                        received += len(chunk)
+                        sample.add(offset, chunk)
+                        offset += len(chunk)
+                received += offset - start
 
-        connector = aiohttp.TCPConnector(limit=self.concurrency)
+        tls = ssl.create_default_context(cafile=self.server.ca_bundle) if self.server.ca_bundle else None
+        connector = aiohttp.TCPConnector(limit=self.concurrency, ssl=tls if tls is not None else True)
         async with aiohttp.ClientSession(connector=connector) as session:
             with self.clock.section():
                 await asyncio.gather(*(worker(session) for _ in range(self.concurrency)))
-        assert received == self.size
+        self.check_received("ceiling", received, sample)
 
 
 class SmallBench:
@@ -202,15 +229,22 @@ class SmallBench:
         self.clock = Clock()
         client = boto3_client(server, SMALL_IN_FLIGHT)
         with concurrent.futures.ThreadPoolExecutor(SMALL_IN_FLIGHT) as pool:
-            self.keys = list(
+            self.data = dict(
                 pool.map(
                     lambda n: seed_small(client, f"{SMALL_PREFIX}{n:05d}.bin"),
                     range(count),
                 )
             )
+        self.keys = list(self.data)
 
     def dest(self, client: str, key: str) -> Path:
         return self.folder / client / key
+
+    def check(self, client: str) -> None:
+        """Every file is there with its object's bytes (4 KiB each: all of them are compared)."""
+        for key, data in self.data.items():
+            if self.dest(client, key).read_bytes() != data:
+                raise AssertionError(f"{client} wrote {key} with bytes other than the object's")
 
     async def aiostorage(self, fsync: bool) -> None:
         async with AsyncS3Store(BUCKET, settings=self.server.store_settings(), concurrency=SMALL_IN_FLIGHT) as store:
@@ -220,6 +254,7 @@ class SmallBench:
                     [(info, self.dest("aiostorage", info.key)) for info in infos], fsync=fsync
                 )
         assert result.ok and len(result.items) == self.count
+        self.check("aiostorage")
 
     def boto3(self) -> None:
         client = boto3_client(self.server, SMALL_IN_FLIGHT)
@@ -227,6 +262,7 @@ class SmallBench:
             self.dest("boto3", key).parent.mkdir(parents=True, exist_ok=True)
         with self.clock.section(), concurrent.futures.ThreadPoolExecutor(SMALL_IN_FLIGHT) as pool:
             list(pool.map(lambda key: client.download_file(BUCKET, key, str(self.dest("boto3", key))), self.keys))
+        self.check("boto3")
 
     async def aioboto3(self) -> None:
         semaphore = asyncio.Semaphore(SMALL_IN_FLIGHT)
@@ -241,6 +277,7 @@ class SmallBench:
 
             with self.clock.section():
                 await asyncio.gather(*(get(key) for key in self.keys))
+        self.check("aioboto3")
 
     async def obstore(self) -> None:
         import obstore
@@ -256,11 +293,13 @@ class SmallBench:
 
         with self.clock.section():
             await asyncio.gather(*(get(key) for key in self.keys))
+        self.check("obstore")
 
 
-def seed_small(client: Any, key: str) -> str:
-    client.put_object(Bucket=BUCKET, Key=key, Body=os.urandom(SMALL_SIZE))
-    return key
+def seed_small(client: Any, key: str) -> tuple[str, bytes]:
+    data = os.urandom(SMALL_SIZE)
+    client.put_object(Bucket=BUCKET, Key=key, Body=data)
+    return key, data
 
 
 def bench_small(server: Server, args: argparse.Namespace) -> None:
@@ -273,7 +312,7 @@ def bench_small(server: Server, args: argparse.Namespace) -> None:
             "aioboto3 get_object gather": async_run(bench.aioboto3),
             "obstore get_async gather": async_run(bench.obstore),
         }
-        walls, cpus = rounds_of(clients, args.rounds, bench.clock, lambda: empty_folder(Path(folder)))
+        walls, cpus, _ = rounds_of(clients, args.rounds, bench.clock, lambda: empty_folder(Path(folder)))
     wall = {name: statistics.median(values) for name, values in walls.items()}
     ours = wall["aiostorage download_many"]
     print(
@@ -295,17 +334,20 @@ def empty_folder(folder: Path) -> None:
 
 def rounds_of(
     clients: dict[str, Callable[[], None]], rounds: int, clock: Clock, reset: Callable[[], None]
-) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-    """Each client once per round, in turn, ``reset`` after each: the wall and CPU times of its sections."""
+) -> tuple[dict[str, list[float]], dict[str, list[float]], dict[str, list[float]]]:
+    """Each client once per round, in turn, ``reset`` after each: the wall, CPU and user CPU times of its
+    sections."""
     walls: dict[str, list[float]] = {name: [] for name in clients}
     cpus: dict[str, list[float]] = {name: [] for name in clients}
+    users: dict[str, list[float]] = {name: [] for name in clients}
     for _ in range(rounds):
         for name, run in clients.items():
             run()
             walls[name].append(clock.wall)
             cpus[name].append(clock.cpu)
+            users[name].append(clock.user)
             reset()
-    return walls, cpus
+    return walls, cpus, users
 
 
 def async_run(factory: Callable[[], Awaitable[None]]) -> Callable[[], None]:
@@ -317,9 +359,9 @@ def async_run(factory: Callable[[], Awaitable[None]]) -> Callable[[], None]:
 
 def bench_server(server: Server, args: argparse.Namespace) -> None:
     size = args.size_mib * MiB
-    seed(server, size)
+    sample = seed(server, size)
     with tempfile.TemporaryDirectory(prefix="bench-download-") as folder:
-        bench = Bench(server, size, args.part_mib * MiB, args.concurrency, Path(folder))
+        bench = Bench(server, size, sample, args.part_mib * MiB, args.concurrency, Path(folder))
         clients: dict[str, Callable[[], None]] = {
             "aiostorage": async_run(lambda: bench.aiostorage(fsync=True)),
             "aiostorage fsync=False": async_run(lambda: bench.aiostorage(fsync=False)),
@@ -330,20 +372,41 @@ def bench_server(server: Server, args: argparse.Namespace) -> None:
             "obstore (one GET)": async_run(bench.obstore),
             "ceiling (aiohttp ranges)": async_run(bench.ceiling),
         }
-        walls, cpus = rounds_of(clients, args.rounds, bench.clock, lambda: empty_folder(Path(folder)))
+        walls, cpus, users = rounds_of(clients, args.rounds, bench.clock, lambda: empty_folder(Path(folder)))
     speed = {name: size / MiB / statistics.median(values) for name, values in walls.items()}
     print(
         f"\n{server.name}: {args.size_mib} MiB to a file, {args.part_mib} MiB parts, {args.concurrency} in flight, "
         f"median of {args.rounds}"
     )
-    print(f"{'client':<26} {'MiB/s':>8} {'CPU s/GiB':>10} {'vs boto3':>9} {'vs obstore':>11} {'vs ceiling':>11}")
+    # CPU is user + system time; "user" leaves out the kernel's part (receiving, and copying into the page
+    # cache, which varies with the machine's other disk writers).
+    print(
+        f"{'client':<26} {'MiB/s':>8} {'CPU s/GiB':>10} {'user s/GiB':>11} {'vs boto3':>9} {'vs obstore':>11} "
+        f"{'vs ceiling':>11}"
+    )
     for name in clients:
         cpu_per_gib = statistics.median(cpus[name]) / (size / GiB)
+        user_per_gib = statistics.median(users[name]) / (size / GiB)
         print(
-            f"{name:<26} {speed[name]:>8.0f} {cpu_per_gib:>10.2f} "
+            f"{name:<26} {speed[name]:>8.0f} {cpu_per_gib:>10.2f} {user_per_gib:>11.2f} "
             f"{speed[name] / speed['boto3 download_file']:>8.2f}x {speed[name] / speed['obstore (one GET)']:>10.2f}x "
             f"{speed[name] / speed['ceiling (aiohttp ranges)']:>10.2f}x"
         )
+
+
+@contextmanager
+def ca_bundle_in_environment(server: Server) -> Iterator[None]:
+    """aiostorage's botocore reads the CA bundle to check the server's certificate from the environment."""
+    saved = {name: os.environ.get(name) for name in server.environ()}
+    os.environ.update(server.environ())
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def main() -> None:
@@ -353,14 +416,14 @@ def main() -> None:
     parser.add_argument("--part-mib", type=int, default=8)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--small", type=int, default=300, help="small objects (0: skip that part)")
-    parser.add_argument("--servers", default="s3rver,moto")
+    parser.add_argument("--servers", default="s3rver,s3rver-tls,moto")
     args = parser.parse_args()
     for name in args.servers.split(","):
-        if name == "s3rver":
+        if name in ("s3rver", "s3rver-tls"):
             if not s3rver_available():
                 print("s3rver is not installed (make bench installs it); skipped")
                 continue
-            with s3rver_server() as server:
+            with s3rver_server(tls=name == "s3rver-tls") as server, ca_bundle_in_environment(server):
                 bench_server(server, args)
                 if args.small:
                     bench_small(server, args)

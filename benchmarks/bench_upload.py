@@ -7,6 +7,13 @@ a fresh child process, so its CPU time (user + system, worker threads included) 
 own; moto runs in a process of its own too. Medians over the rounds; ratios are against the peers in
 the same run (the machine is shared: absolute figures mean little).
 
+Every upload is checked after its clock stops (``benchmarks/verify.py``): the stored object's size, and
+the SHA-256 of samples of its bytes against the source's. Over HTTPS (``s3rver-tls``, a CA made for the
+run, checked by every client) botocore sends bodies aws-chunked with a trailing CRC32, which s3rver 3.7.1
+stores as object bytes: boto3 and aioboto3 are told to add checksums only where required there
+(``Server.botocore_config``); ``--botocore-default-checksums`` leaves botocore's default to show the
+problem (those uploads then fail the check).
+
     python -m benchmarks.bench_upload [--rounds 5] [--size-mib 256] [--servers moto,s3rver,s3rver-tls]
     python -m benchmarks.bench_upload --profile   # cProfile of aiostorage's client, top functions
 """
@@ -31,7 +38,8 @@ from typing import Any
 
 import boto3
 
-from benchmarks.servers import Server, moto_process_server, s3rver_available, s3rver_server
+from benchmarks.servers import DEFAULT_CHECKSUMS, Server, moto_process_server, s3rver_available, s3rver_server
+from benchmarks.verify import WrongBytes, check_object, sample_of_file
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -116,14 +124,10 @@ def _transfer_config() -> Any:
     return TransferConfig(multipart_threshold=PART, multipart_chunksize=PART, max_concurrency=CONCURRENCY)
 
 
-def _botocore_config() -> Any:
-    from botocore.config import Config
-
-    return Config(max_pool_connections=CONCURRENCY, s3={"addressing_style": "path"})
-
-
 async def _upload_boto3(server: Server, bucket: str, key: str, path: Path, measure: Measure, stream: bool) -> None:
-    client = boto3.client("s3", config=_botocore_config(), **server.client_kwargs())
+    client = boto3.client(
+        "s3", config=server.botocore_config(max_pool_connections=CONCURRENCY), **server.client_kwargs()
+    )
     with measure:
         if stream:
             with Unseekable(path) as file:
@@ -135,7 +139,8 @@ async def _upload_boto3(server: Server, bucket: str, key: str, path: Path, measu
 async def _upload_aioboto3(server: Server, bucket: str, key: str, path: Path, measure: Measure, stream: bool) -> None:
     import aioboto3
 
-    async with aioboto3.Session().client("s3", config=_botocore_config(), **server.client_kwargs()) as client:
+    config = server.botocore_config(max_pool_connections=CONCURRENCY)
+    async with aioboto3.Session().client("s3", config=config, **server.client_kwargs()) as client:
         with measure, Unseekable(path) if stream else path.open("rb") as file:
             await client.upload_fileobj(file, bucket, key, Config=_transfer_config())
 
@@ -151,7 +156,7 @@ async def _upload_obstore(server: Server, bucket: str, key: str, path: Path, mea
         access_key_id=server.access_key,
         secret_access_key=server.secret_key,
         virtual_hosted_style_request=False,
-        client_options={"allow_http": True, "allow_invalid_certificates": True},
+        client_options=server.obstore_options(),
     )
     with measure:
         source = _chunks(path) if stream else path
@@ -232,8 +237,10 @@ def _run_child(
     command = [sys.executable, "-m", "benchmarks.bench_upload", "--child", client, *args]
     if profile:
         command.append("--profile")
-    env = {**os.environ, **({"AWS_CA_BUNDLE": server.ca_bundle} if server.ca_bundle else {})}
+    env = {**os.environ, **server.environ()}
+    server_cpu = server.cpu_seconds()
     done = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
+    server_used = None if server_cpu is None else (server.cpu_seconds() or 0.0) - server_cpu
     if profile:
         print(done.stderr)
     if done.returncode != 0:
@@ -241,12 +248,24 @@ def _run_child(
             f"{client} failed on {server.name} (exit {done.returncode}):\n{done.stderr[-3000:]}{done.stdout[-3000:]}"
         )
     result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
-    _oracle(server).delete_object(Bucket=bucket, Key=key)  # moto keeps objects in memory
+    if server_used is not None:
+        result["server_cpu"] = server_used  # the whole upload, creation and completion included
+    oracle = _oracle(server)
+    try:
+        check_object(f"{client} on {server.name}", oracle, bucket, key, path.stat().st_size, _source_sample(path))
+    finally:
+        oracle.delete_object(Bucket=bucket, Key=key)  # moto keeps objects in memory
     return result
 
 
+def _source_sample(path: Path, samples: dict[Path, str] = {}) -> str:  # noqa: B006 (one source per run)
+    if path not in samples:
+        samples[path] = sample_of_file(path)
+    return samples[path]
+
+
 def _oracle(server: Server) -> Any:
-    return boto3.client("s3", **server.client_kwargs())
+    return boto3.client("s3", config=server.botocore_config(), **server.client_kwargs())
 
 
 def _servers(names: list[str]) -> Iterator[Callable[[], AbstractContextManager[Server]]]:
@@ -271,18 +290,27 @@ def _table(server: str, size: int, results: dict[str, list[dict[str, float]]]) -
             "cpu_gib": statistics.median(run["cpu"] / (size / GiB) for run in runs),
             "peak": statistics.median(run["peak"] for run in runs) / MiB,
             "growth": statistics.median(run["peak"] - run["baseline"] for run in runs) / MiB,
+            "server_gib": statistics.median(run.get("server_cpu", 0.0) / (size / GiB) for run in runs),
         }
     rounds = len(next(iter(results.values())))
     print(f"\n{server}: {size // MiB} MiB, {PART // MiB} MiB parts, {CONCURRENCY} in flight, median of {rounds}")
-    print(f"{'client':<11} {'MiB/s':>7} {'CPU s/GiB':>10} {'peak RSS MiB':>13} {'RSS growth MiB':>15}")
+    print(
+        f"{'client':<11} {'MiB/s':>7} {'CPU s/GiB':>10} {'server CPU s/GiB':>17} {'peak RSS MiB':>13} "
+        f"{'RSS growth MiB':>15}"
+    )
     for client, row in rows.items():
-        print(f"{client:<11} {row['mib_s']:>7.1f} {row['cpu_gib']:>10.2f} {row['peak']:>13.0f} {row['growth']:>15.0f}")
+        print(
+            f"{client:<11} {row['mib_s']:>7.1f} {row['cpu_gib']:>10.2f} {row['server_gib']:>17.2f} "
+            f"{row['peak']:>13.0f} {row['growth']:>15.0f}"
+        )
     ours = rows["aiostorage"]
     for peer in (name for name in rows if name != "aiostorage"):
         theirs = rows[peer]
         print(
             f"aiostorage vs {peer:<9} speed {ours['mib_s'] / theirs['mib_s']:.2f}x   "
-            f"CPU {ours['cpu_gib'] / theirs['cpu_gib']:.2f}x   peak RSS {ours['peak'] / theirs['peak']:.2f}x   "
+            f"CPU {ours['cpu_gib'] / theirs['cpu_gib']:.2f}x   "
+            f"server CPU {ours['server_gib'] / max(theirs['server_gib'], 1e-9):.2f}x   "
+            f"peak RSS {ours['peak'] / theirs['peak']:.2f}x   "
             f"RSS growth {ours['growth'] / max(theirs['growth'], 1):.2f}x"
         )
 
@@ -294,11 +322,19 @@ def main() -> None:
     parser.add_argument("--servers", default="moto,s3rver,s3rver-tls")
     parser.add_argument("--clients", default=",".join(CLIENTS))
     parser.add_argument("--profile", action="store_true", help="profile aiostorage's client once per server")
+    parser.add_argument(
+        "--botocore-default-checksums",
+        action="store_true",
+        help="leave boto3's and aioboto3's checksums as botocore sets them (aws-chunked over HTTPS)",
+    )
     parser.add_argument("--child", nargs=9, metavar="ARG", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.botocore_default_checksums:
+        os.environ[DEFAULT_CHECKSUMS] = "1"  # read by Server.botocore_config, here and in the children
     if args.child:
         client, name, endpoint, access, secret, bucket, key, path, mode = args.child
-        server = Server(name, endpoint, access, secret)
+        ca_bundle = os.environ.get("AWS_CA_BUNDLE") if endpoint.startswith("https:") else None
+        server = Server(name, endpoint, access, secret, ca_bundle=ca_bundle)
         child(client, server, bucket, key, Path(path), mode == "stream", args.profile)
         return
 
@@ -319,14 +355,18 @@ def main() -> None:
                     continue
                 results: dict[str, list[dict[str, float]]] = {client: [] for client in clients}
                 for _ in range(args.rounds):
-                    for client in clients:  # interleaved, so load changes hit every client alike
-                        results[client].append(_run_child(client, server, bucket, path))
+                    for client in list(results):  # interleaved, so load changes hit every client alike
+                        try:
+                            results[client].append(_run_child(client, server, bucket, path))
+                        except WrongBytes as wrong:
+                            print(f"{server.name}: {wrong}; {client} left out of the table", file=sys.stderr)
+                            del results[client]
                 _table(server.name, size, results)
                 # Memory when streaming: a source of unknown length (a pipe, a generator) must be
                 # buffered part by part by every client; one round each, peak RSS is what matters.
                 streamed = {
                     client: [_run_child(client, server, bucket, path, stream=True)]
-                    for client in clients
+                    for client in results
                     if client != "bare"
                 }
                 _table(f"{server.name}, streamed from a source of unknown length", size, streamed)

@@ -294,24 +294,34 @@ class WireCounter:
     def __init__(self, upstream: str = "") -> None:
         self.upstream = upstream
         self.sent: list[str] = []
+        # Each request's Range header ("" without one), in the order of ``sent``.
+        self.ranges: list[str] = []
+        # (request method, answer status) of each answer, in the order the answers came back.
+        self.answered: list[tuple[str, int]] = []
+        # Damage on the way: request headers not sent on (a server that ignores them), answer headers replaced.
+        self.dropped_headers: set[str] = set()
+        self.replaced_answer_headers: dict[str, str] = {}
         self.in_flight = 0
         self.max_in_flight = 0
         self._session: ClientSession | None = None
 
     async def handle(self, request: web.Request) -> web.Response:
         self.sent.append(f"{request.method} {request.raw_path}")
+        self.ranges.append(request.headers.get("Range", ""))
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             body = self.relayed_body(request, await request.read())
             headers = {name: value for name, value in request.headers.items() if name.lower() not in _HOP_BY_HOP}
+            headers = self.relayed_headers(request, headers)
             if self._session is None:
                 self._session = ClientSession(auto_decompress=False)
             url = URL(self.upstream + request.raw_path, encoded=True)
             async with self._session.request(request.method, url, headers=headers, data=body) as answer:
                 content = await answer.read()
+                self.answered.append((request.method, answer.status))
                 kept = {name: value for name, value in answer.headers.items() if name.lower() not in _HOP_BY_HOP}
-                return web.Response(status=answer.status, headers=kept, body=content)
+                return web.Response(status=answer.status, headers=self.answered_headers(request, kept), body=content)
         finally:
             self.in_flight -= 1
 
@@ -319,9 +329,20 @@ class WireCounter:
         """The body sent on for ``request``: as received here; a subclass can damage it on the way."""
         return body
 
+    def relayed_headers(self, request: web.Request, headers: dict[str, str]) -> dict[str, str]:
+        """The headers sent on for ``request``: as received here, but for ``dropped_headers``."""
+        return {name: value for name, value in headers.items() if name.lower() not in self.dropped_headers}
+
+    def answered_headers(self, request: web.Request, headers: dict[str, str]) -> dict[str, str]:
+        """The headers of the answer to ``request`` given back: as the server sent them, with
+        ``replaced_answer_headers`` (names in lower case) replacing those present."""
+        return {name: self.replaced_answer_headers.get(name.lower(), value) for name, value in headers.items()}
+
     def reset(self) -> None:
         """Forget what was counted so far (a test's setup requests)."""
         self.sent.clear()
+        self.ranges.clear()
+        self.answered.clear()
         self.max_in_flight = self.in_flight
 
     async def aclose(self) -> None:

@@ -2,7 +2,8 @@
 
 Engines make botocore calls on ``Transport.client`` and hand the rest to the transport: small PUTs and
 GETs and listing pages (``put_small``, ``get_small``, ``list_page``), upload bodies with checksums
-computed beforehand (``upload_args``), streaming bodies read as they arrive (``body_reader``). A
+computed beforehand (``upload_args``), streaming bodies read as they arrive (``body_reader``, or a
+large object's ranges signed here and streamed from botocore's own aiohttp session: ``open_get``). A
 ``None`` answer means botocore makes the request. Each call is one attempt: retries, deadlines and
 error mapping stay with the caller (``S3Context.call``).
 
@@ -17,13 +18,23 @@ from __future__ import annotations
 from typing import Any
 
 from .compat import body_reader
-from .direct import DIRECT_MAX, DirectClient, put_checksum_algorithms
+from .direct import DIRECT_MAX, DirectClient, StreamedAnswer, put_checksum_algorithms
 from .http1 import Response
 from .pages import ListPage, install_listing_hooks, read_page
 from .payload import Body, FileBody, install_payload_hooks, request_args, signs_payload
 from .session import create_client
 
-__all__ = ["DIRECT_MAX", "Body", "FileBody", "ListPage", "Response", "Transport", "body_reader", "create_client"]
+__all__ = [
+    "DIRECT_MAX",
+    "Body",
+    "FileBody",
+    "ListPage",
+    "Response",
+    "StreamedAnswer",
+    "Transport",
+    "body_reader",
+    "create_client",
+]
 
 
 class Transport:
@@ -63,6 +74,12 @@ class Transport:
         """GetObject of ``key`` on the direct path, answered with at most ``DIRECT_MAX`` bytes of body
         (ask for a ``Range``); None for botocore to make the request."""
         return await self._direct.get(key, headers)
+
+    async def open_get(self, key: str, headers: dict[str, str], params: dict[str, str]) -> StreamedAnswer | None:
+        """GetObject of ``key`` signed here and sent through botocore's own aiohttp session, its body left
+        to stream (a large object's ranges): botocore's per-request pipeline is skipped. ``params`` are
+        query parameters (``versionId``). None for botocore to make the request."""
+        return await self._direct.open_get(key, headers, params)
 
     async def list_page(
         self, prefix: str, *, delimiter: str | None, start_after: str | None = None, token: str | None = None

@@ -179,8 +179,8 @@ class HookedSession(AIOHTTPSession):  # type: ignore[misc]
         """The connector for requests sent without a proxy."""
         raise NotImplementedError
 
-    async def proxied_session(self, proxy_url: str) -> aiohttp.ClientSession:
-        """aiobotocore's aiohttp session for requests through ``proxy_url``."""
+    async def proxied_session(self, proxy_url: str | None) -> aiohttp.ClientSession:
+        """aiobotocore's aiohttp session for requests through ``proxy_url`` (None: without a proxy)."""
         session: aiohttp.ClientSession = await self._get_session(proxy_url)
         return session
 

@@ -27,6 +27,7 @@ from email.utils import formatdate
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+import aiohttp
 from botocore.exceptions import ClientError, NoCredentialsError
 from zlib_ng import zlib_ng
 
@@ -35,13 +36,15 @@ from .http1 import Response, ResponseTooLarge
 from .session import HTTPSession
 from .signer import canonical_query, sign
 
-__all__ = ["DIRECT_MAX", "LIST_MAX", "DirectClient"]
+__all__ = ["DIRECT_MAX", "ERROR_MAX", "LIST_MAX", "DirectClient", "StreamedAnswer"]
 
 # Larger bodies are hashed off the event loop, sent from files with sendfile, or streamed to files as they
 # arrive: botocore's path.
 DIRECT_MAX = 1024 * 1024
 # A page of 1,000 keys of S3's longest (1,024 bytes, three times that URL-encoded) stays below this.
 LIST_MAX = 8 * 1024 * 1024
+# Of an error answer to a streamed GET, at most this much is read (S3's error documents are far smaller).
+ERROR_MAX = 64 * 1024
 # SHA-256 of the empty payload, which a GET signs.
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
@@ -76,6 +79,25 @@ def put_checksum_algorithms(client: Any) -> frozenset[str]:
     shape = client.meta.service_model.operation_model("PutObject").input_shape
     member = shape.members.get(_CHECKSUM_PARAM)
     return frozenset(getattr(member, "enum", None) or ())
+
+
+class StreamedAnswer:
+    """A successful GET's status and headers (names in lower case), its body read as it arrives.
+
+    ``read`` gives the bytes that have arrived, empty at the end; ``close`` ends the exchange (the
+    connection goes back to the pool only when the whole body was read).
+    """
+
+    __slots__ = ("_response", "headers", "read", "status")
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+        self.status = response.status
+        self.headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in response.raw_headers}
+        self.read = response.content.readany
+
+    def close(self) -> None:
+        self._response.close()
 
 
 class _Redirected(Exception):
@@ -184,6 +206,27 @@ class DirectClient:
         """GET ``key`` with ``headers``; None as well when the answer is over ``DIRECT_MAX`` bytes."""
         return await self._send("GET", key, headers, b"", _EMPTY_SHA256, "GetObject")
 
+    async def open_get(self, key: str, headers: dict[str, str], params: dict[str, str]) -> StreamedAnswer | None:
+        """GET ``key`` with ``headers`` and query ``params`` (``versionId``), its body left to stream; None
+        when botocore should make the request."""
+        prepared = await self._prepare("GET", key, headers, _EMPTY_SHA256, canonical_query(params) if params else "")
+        if prepared is None:
+            return None
+        url, signed, session = prepared
+        response = await session.open_stream(url, signed)
+        if response.status < 300:
+            return StreamedAnswer(response)
+        body = b""
+        try:
+            # read(n) gives what has arrived, up to n bytes: the error document may come in pieces.
+            while len(body) < ERROR_MAX and (piece := await response.content.read(ERROR_MAX - len(body))):
+                body += piece
+        finally:
+            response.close()
+        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in response.raw_headers}
+        self._fail(response.status, headers, body, "GetObject")
+        return None
+
     async def list_page(self, params: dict[str, str]) -> Response | None:
         """A ListObjectsV2 page (``params`` by their query names: ``prefix``, ``delimiter``,
         ``continuation-token``...); None as well when its body is over ``LIST_MAX`` bytes."""
@@ -229,6 +272,23 @@ class DirectClient:
         """The exchange; None when botocore should make it: the bucket answered from elsewhere or the
         client is not what is expected (this client is then switched off for good), or the answer is
         over ``max_body`` bytes."""
+        prepared = await self._prepare(method, key, headers, payload_sha256, query)
+        if prepared is None:
+            return None
+        url, signed, session = prepared
+        try:
+            response = await session.send_direct(method, url, signed, body, max_body=max_body)
+        except ResponseTooLarge:
+            return None
+        if response.status < 300:
+            return response
+        self._fail(response.status, response.headers, response.body, operation)
+        return None
+
+    async def _prepare(
+        self, method: str, key: str, headers: dict[str, str], payload_sha256: str, query: str
+    ) -> tuple[str, dict[str, str], HTTPSession] | None:
+        """The URL, the signed headers and the session of a request; None when botocore should make it."""
         if not self.usable:
             return None
         try:
@@ -255,21 +315,18 @@ class DirectClient:
             now=datetime.now(UTC),
             query=query,
         )
-        url = urlunsplit((scheme, host, path, query, ""))
-        try:
-            response = await session.send_direct(method, url, signed, body, max_body=max_body)
-        except ResponseTooLarge:
-            return None
-        status = response.status
-        if status < 300:
-            return response
-        fields = {name.decode(): value.decode() for name, value in _ERROR_FIELD.findall(response.body)}
+        return urlunsplit((scheme, host, path, query, "")), signed, session
+
+    def _fail(self, status: int, headers: dict[str, str], body: bytes, operation: str) -> None:
+        """Raise an error answer as botocore would (``ClientError``); return on a redirect, which switches
+        this path off for good (botocore follows it)."""
+        fields = {name.decode(): value.decode() for name, value in _ERROR_FIELD.findall(body)}
         code = fields.get("Code") or str(status)
         if status in _REDIRECT_STATUSES or code in _REDIRECT_CODES:
             self.usable = False
-            return None
+            return
         error: dict[str, Any] = {
             "Error": {"Code": code, "Message": fields.get("Message", "")},
-            "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": response.headers},
+            "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": headers},
         }
         raise ClientError(error, operation)

@@ -79,13 +79,7 @@ class HTTPSession(HookedSession):
         """
         settings = self.settings
         assert settings is not None, "send_direct on a session that cannot send directly"
-        scheme, _, rest = url.partition("://")
-        netloc, _, path = rest.partition("/")
-        origin = f"{scheme}://{netloc}"
-        # Proxy settings (and NO_PROXY) depend on scheme and host only: looked up once per origin.
-        if origin not in self._proxies:
-            self._proxies[origin] = settings.proxies.proxy_url_for(url) or None
-        proxy = self._proxies[origin]
+        origin, path, proxy = self._route(url, settings)
         if proxy is None:
             pool = self._pools.get(origin) or self._open_pool(origin, settings)
             lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
@@ -110,6 +104,31 @@ class HTTPSession(HookedSession):
                     raise ResponseTooLarge(f"a response body of more than {max_body} bytes")
             answer = {name.decode().lower(): value.decode() for name, value in response.raw_headers}
             return Response(response.status, answer, bytes(content))
+
+    async def open_stream(self, url: str, headers: dict[str, str]) -> aiohttp.ClientResponse:
+        """A GET whose body the caller reads as it arrives, through the aiohttp session (and connection
+        pool, timeouts and proxy) that botocore's requests use; the caller closes the response."""
+        settings = self.settings
+        assert settings is not None, "open_stream on a session that cannot send directly"
+        _, _, proxy = self._route(url, settings)
+        session = await self.proxied_session(proxy)
+        return await session.request(
+            "GET",
+            URL(url, encoded=True),
+            headers={**headers, "Accept-Encoding": "identity"},
+            proxy=proxy,
+            proxy_headers=settings.proxies.proxy_headers_for(url) if proxy else None,
+        )
+
+    def _route(self, url: str, settings: SessionSettings) -> tuple[str, str, str | None]:
+        """(origin, path without its leading slash, proxy URL or None) of ``url``."""
+        scheme, _, rest = url.partition("://")
+        netloc, _, path = rest.partition("/")
+        origin = f"{scheme}://{netloc}"
+        # Proxy settings (and NO_PROXY) depend on scheme and host only: looked up once per origin.
+        if origin not in self._proxies:
+            self._proxies[origin] = settings.proxies.proxy_url_for(url) or None
+        return origin, path, self._proxies[origin]
 
     def _open_pool(self, origin: str, settings: SessionSettings) -> OriginPool:
         parsed = URL(origin)

@@ -26,6 +26,8 @@ __all__ = ["CONTENT_RANGE", "RANGE_REFUSED", "Checksum", "ObjectVersion", "Range
 
 # Receives a range's bytes in order: (offset in the object, chunks). It may keep the chunks.
 Sink = Callable[[int, list[bytes]], Awaitable[None]]
+# The bytes of a body that have arrived; empty at its end.
+_Read = Callable[[], Awaitable[bytes]]
 
 # More buffers than this in one positioned write would exceed IOV_MAX on some systems.
 _MAX_CHUNKS = 512
@@ -137,24 +139,20 @@ class RangeReader:
             learning = self.version is None
             if stop is not None and start > stop:
                 return
-            client = self.ctx.client
-            params: dict[str, Any] = {"Bucket": self.ctx.bucket, "Key": self.key, **self._pins()}
-            if learning:
-                params["ChecksumMode"] = "ENABLED"
             asked_end = stop if stop is not None else first + self.part_size - 1
             if stop is None and cap is not None:
                 asked_end = min(asked_end, cap)
             try:
                 if whole and learning and start == 0:
-                    response = await client.get_object(**params)
+                    response, read, close = await self._get(None, learning)
                     self._checksum_settled = True
                 else:
-                    response = await client.get_object(Range=f"bytes={start}-{asked_end}", **params)
+                    response, read, close = await self._get(f"bytes={start}-{asked_end}", learning)
             except ClientError as exc:
                 # An empty object has no range to give: read it whole instead.
                 if not (learning and first == 0 and error_code(exc) in RANGE_REFUSED):
                     raise
-                response = await client.get_object(**params)
+                response, read, close = await self._get(None, learning)
             try:
                 got_last = self._check(response, start, learning)
                 if learning:
@@ -166,9 +164,9 @@ class RangeReader:
                         bucket=self.ctx.bucket,
                         key=self.key,
                     )
-                await _pump(response, cursor, first, got_last - first + 1, sink, flush_bytes)
+                await _pump(read, cursor, first, got_last - first + 1, sink, flush_bytes)
             finally:
-                response["Body"].close()
+                close()
 
         payload = (last - first + 1) if last is not None else self.part_size
         try:
@@ -178,6 +176,31 @@ class RangeReader:
             if last is None:
                 self.learned.set()
         return cursor.delivered
+
+    async def _get(self, byte_range: str | None, learning: bool) -> tuple[dict[str, Any], _Read, Callable[[], None]]:
+        """One GetObject of ``byte_range`` (None: the whole object), pinned: its headers as botocore names
+        them, a read of its body as it arrives, and its close. Signed and sent by the transport where it
+        can (botocore's per-request pipeline costs more CPU than a large part's bytes), else by botocore."""
+        pins = self._pins()
+        transport = self.ctx.transport
+        if transport.direct:
+            headers = {"Range": byte_range} if byte_range is not None else {}
+            if "IfMatch" in pins:
+                headers["If-Match"] = pins["IfMatch"]
+            if learning:
+                headers["x-amz-checksum-mode"] = "ENABLED"
+            query = {"versionId": pins["VersionId"]} if "VersionId" in pins else {}
+            answer = await transport.open_get(self.key, headers, query)
+            if answer is not None:
+                length = answer.headers.get("content-length")
+                return _fields(answer.headers, int(length) if length is not None else 0), answer.read, answer.close
+        params: dict[str, Any] = {"Bucket": self.ctx.bucket, "Key": self.key, **pins}
+        if learning:
+            params["ChecksumMode"] = "ENABLED"
+        if byte_range is not None:
+            params["Range"] = byte_range
+        response = await self.ctx.client.get_object(**params)
+        return response, body_reader(response["Body"]), response["Body"].close
 
     async def fetch_small(self) -> bytes | None:
         """The whole object, held in memory, on the direct path; it learns the version and the checksum.
@@ -201,17 +224,7 @@ class RangeReader:
         answer = await self.ctx.transport.get_small(self.key, {"x-amz-checksum-mode": "ENABLED"})
         if answer is None:
             return None  # it grew past DIRECT_MAX since it was listed, or the bucket redirected
-        headers = answer.headers
-        response: dict[str, Any] = {
-            "ETag": headers.get("etag"),
-            "ContentLength": len(answer.body),
-            "ContentRange": headers.get("content-range"),
-            "VersionId": headers.get("x-amz-version-id"),
-            "ChecksumType": headers.get("x-amz-checksum-type"),
-        }
-        for field in CHECKSUM_FIELDS:
-            response[field] = headers.get(f"x-amz-checksum-{field.removeprefix('Checksum').lower()}")
-        return response, answer.body
+        return _fields(answer.headers, len(answer.body)), answer.body
 
     def _check(self, response: dict[str, Any], start: int, learning: bool) -> int:
         """The last byte the response carries from ``start``; learns the version, or checks it is the pinned one."""
@@ -269,6 +282,20 @@ class RangeReader:
         return full_object_checksum(response)
 
 
+def _fields(headers: dict[str, str], length: int) -> dict[str, Any]:
+    """A GetObject answer's headers (names in lower case) under the names botocore parses them to."""
+    response: dict[str, Any] = {
+        "ETag": headers.get("etag"),
+        "ContentLength": length,
+        "ContentRange": headers.get("content-range"),
+        "VersionId": headers.get("x-amz-version-id"),
+        "ChecksumType": headers.get("x-amz-checksum-type"),
+    }
+    for field in CHECKSUM_FIELDS:
+        response[field] = headers.get(f"x-amz-checksum-{field.removeprefix('Checksum').lower()}")
+    return response
+
+
 class _Cursor:
     """How many bytes of a range have been handed to its sink, across attempts."""
 
@@ -278,12 +305,11 @@ class _Cursor:
         self.delivered = 0
 
 
-async def _pump(response: dict[str, Any], cursor: _Cursor, first: int, length: int, sink: Sink, flush: int) -> None:
+async def _pump(read: _Read, cursor: _Cursor, first: int, length: int, sink: Sink, flush: int) -> None:
     """Stream the body into ``sink`` until ``length`` bytes of the range are delivered; short bodies raise.
 
     Bytes are counted as delivered only once the sink has them, so a retry resumes exactly after them.
     """
-    read = body_reader(response["Body"])
     pending: list[bytes] = []
     pending_bytes = 0
     while cursor.delivered + pending_bytes < length:

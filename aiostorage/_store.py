@@ -94,19 +94,19 @@ class AsyncS3Store:
             ConfigError: no bucket given or set, or invalid settings in the environment.
             InvalidArgument: ``concurrency`` or ``part_size`` out of bounds.
         """
-        self.settings = settings if settings is not None else StoreSettings()
+        self.settings: StoreSettings = settings if settings is not None else StoreSettings()
         """The settings: connection, retries, timeouts and write defaults."""
         resolved = bucket if bucket is not None else self.settings.bucket
         if not resolved:
             raise ConfigError("no bucket: pass one to AsyncS3Store() or set AWS_S3_BUCKET_NAME")
         self.bucket: str = resolved
         """The bucket every call works on."""
-        self.concurrency = check_positive(
+        self.concurrency: int = check_positive(
             "concurrency", concurrency if concurrency is not None else self.settings.concurrency
         )
         """Requests in flight at most across every call, and the connection pool's size; a call's own
         ``concurrency`` can only narrow it."""
-        self.part_size = check_part_size(part_size if part_size is not None else self.settings.part_size)
+        self.part_size: int = check_part_size(part_size if part_size is not None else self.settings.part_size)
         """Bytes per part of uploads, copies, downloads and streams unless a call gives its own."""
         # Whether the settings give writes defaults (encryption, storage class): else a write without
         # options skips merging them, on the small-object path where every microsecond shows.

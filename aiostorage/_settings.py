@@ -71,37 +71,56 @@ class StoreSettings(BaseSettings):
     )
 
     region: str = Field("us-east-1", validation_alias=_env("region", "AWS_REGION", "AWS_DEFAULT_REGION"))
+    """The AWS region (``AWS_REGION``, else ``AWS_DEFAULT_REGION``); default ``"us-east-1"``."""
     bucket: str | None = Field(None, validation_alias=_env("bucket", "AWS_S3_BUCKET_NAME"))
+    """The store's bucket when ``AsyncS3Store`` is given none (``AWS_S3_BUCKET_NAME``); default ``None``."""
     queue_url: str | None = Field(None, validation_alias=_env("queue_url", "AWS_SQS_QUEUE_URL"))
+    """The SQS queue ``S3EventPoller`` reads when given none (``AWS_SQS_QUEUE_URL``); default ``None``."""
     profile: str | None = Field(None, validation_alias=_env("profile", "AWS_PROFILE"))
+    """A profile of the AWS config files (``AWS_PROFILE``); default ``None``: the default credential chain."""
     endpoint_url: str | None = Field(None, validation_alias=_env("endpoint_url", "AWS_ENDPOINT_URL"))
+    """An S3-compatible endpoint instead of AWS, e.g. a local server (``AWS_ENDPOINT_URL``); default ``None``."""
     aws_access_key_id: str | None = Field(
         None, repr=False, validation_alias=_env("aws_access_key_id", "AWS_ACCESS_KEY_ID")
     )
+    """The access key id (``AWS_ACCESS_KEY_ID``), given with the secret; default ``None``: the default chain."""
     aws_secret_access_key: SecretStr | None = Field(
         None, validation_alias=_env("aws_secret_access_key", "AWS_SECRET_ACCESS_KEY")
     )
+    """The secret access key (``AWS_SECRET_ACCESS_KEY``); default ``None``."""
     aws_session_token: SecretStr | None = Field(None, validation_alias=_env("aws_session_token", "AWS_SESSION_TOKEN"))
+    """A session token of temporary credentials (``AWS_SESSION_TOKEN``); default ``None``."""
 
     part_size: int = Field(8 * MiB, validation_alias=_env("part_size", "AIOSTORAGE_PART_SIZE"))
+    """Bytes per part of uploads and ranged downloads, 5 MiB to 5 GiB (``AIOSTORAGE_PART_SIZE``); default 8 MiB."""
     multipart_threshold: int = Field(
         8 * MiB, validation_alias=_env("multipart_threshold", "AIOSTORAGE_MULTIPART_THRESHOLD")
     )
+    """Uploads larger than this go multipart (``AIOSTORAGE_MULTIPART_THRESHOLD``); 5 MiB to 5 GiB, default 8 MiB."""
     concurrency: int = Field(10, ge=1, le=1024, validation_alias=_env("concurrency", "AIOSTORAGE_CONCURRENCY"))
+    """Requests in flight at most, and the pool's size (``AIOSTORAGE_CONCURRENCY``); 1 to 1024, default 10."""
     max_attempts: int = Field(
         5, ge=1, le=50, validation_alias=_env("max_attempts", "AIOSTORAGE_MAX_ATTEMPTS", "AWS_MAX_ATTEMPTS")
     )
+    """Tries per request, the first counted (``AIOSTORAGE_MAX_ATTEMPTS``, ``AWS_MAX_ATTEMPTS``); 1 to 50, default 5."""
     connect_timeout: float = Field(10.0, gt=0, validation_alias=_env("connect_timeout", "AIOSTORAGE_CONNECT_TIMEOUT"))
+    """Seconds to connect (``AIOSTORAGE_CONNECT_TIMEOUT``); default 10."""
     read_timeout: float = Field(30.0, gt=0, validation_alias=_env("read_timeout", "AIOSTORAGE_READ_TIMEOUT"))
+    """Seconds to wait for an answer (``AIOSTORAGE_READ_TIMEOUT``); default 30."""
     addressing_style: Literal["auto", "path", "virtual"] = Field(
         "auto", validation_alias=_env("addressing_style", "AIOSTORAGE_ADDRESSING_STYLE")
     )
+    """``"path"`` (``endpoint/bucket/key``), ``"virtual"`` (``bucket.endpoint/key``) or ``"auto"`` (botocore's
+    choice) (``AIOSTORAGE_ADDRESSING_STYLE``); default ``"auto"``."""
     # Defaults of every write through the store, overridden field by field by a call's ``WriteOptions``.
     sse: Literal["AES256", "aws:kms", "aws:kms:dsse"] | None = Field(
         None, validation_alias=_env("sse", "AIOSTORAGE_SSE")
     )
+    """Server-side encryption of writes whose options set none (``AIOSTORAGE_SSE``); default ``None``: the bucket's."""
     sse_kms_key_id: str | None = Field(None, validation_alias=_env("sse_kms_key_id", "AIOSTORAGE_SSE_KMS_KEY_ID"))
+    """The KMS key of ``aws:kms`` writes (``AIOSTORAGE_SSE_KMS_KEY_ID``); default ``None``: the AWS-managed key."""
     storage_class: str | None = Field(None, validation_alias=_env("storage_class", "AIOSTORAGE_STORAGE_CLASS"))
+    """Storage class of writes whose options set none (``AIOSTORAGE_STORAGE_CLASS``); default ``None``: ``STANDARD``."""
 
     def __init__(self, **values: Any) -> None:
         # ``extra="ignore"`` keeps a ``.env`` shared with other tools readable, but it would also drop a

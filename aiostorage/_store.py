@@ -82,15 +82,32 @@ class AsyncS3Store:
         concurrency: int | None = None,
         part_size: int | None = None,
     ) -> None:
-        self.settings = settings if settings is not None else StoreSettings()
+        """Make a store; it opens (and connects) in ``async with``.
+
+        Args:
+            bucket: The bucket; default ``settings.bucket``.
+            settings: Where to connect and the defaults; default ``StoreSettings()`` (the environment).
+            concurrency: Requests in flight at most; default ``settings.concurrency``.
+            part_size: Part size of transfers, 5 MiB to 5 GiB; default ``settings.part_size``.
+
+        Raises:
+            ConfigError: no bucket given or set, or invalid settings in the environment.
+            InvalidArgument: ``concurrency`` or ``part_size`` out of bounds.
+        """
+        self.settings: StoreSettings = settings if settings is not None else StoreSettings()
+        """The settings: connection, retries, timeouts and write defaults."""
         resolved = bucket if bucket is not None else self.settings.bucket
         if not resolved:
             raise ConfigError("no bucket: pass one to AsyncS3Store() or set AWS_S3_BUCKET_NAME")
         self.bucket: str = resolved
-        self.concurrency = check_positive(
+        """The bucket every call works on."""
+        self.concurrency: int = check_positive(
             "concurrency", concurrency if concurrency is not None else self.settings.concurrency
         )
-        self.part_size = check_part_size(part_size if part_size is not None else self.settings.part_size)
+        """Requests in flight at most across every call, and the connection pool's size; a call's own
+        ``concurrency`` can only narrow it."""
+        self.part_size: int = check_part_size(part_size if part_size is not None else self.settings.part_size)
+        """Bytes per part of uploads, copies, downloads and streams unless a call gives its own."""
         # Whether the settings give writes defaults (encryption, storage class): else a write without
         # options skips merging them, on the small-object path where every microsecond shows.
         self._write_defaults = bool(self.settings.sse or self.settings.sse_kms_key_id or self.settings.storage_class)
@@ -163,7 +180,16 @@ class AsyncS3Store:
         metadata: dict[str, str] | None = None,
         options: WriteOptions | None = None,
     ) -> UploadResult:
-        """Store ``data`` under ``key`` with one PutObject (CRC32-checked by S3 unless ``options`` say otherwise)."""
+        """Store ``data`` under ``key`` with one PutObject (CRC32-checked by S3 unless ``options`` say otherwise).
+
+        Raises:
+            InvalidArgument: a bad key, content type, metadata or ``options``, before any request.
+            TypeError: ``data`` is not bytes-like.
+            BucketNotFound: the bucket does not exist.
+            IntegrityError: S3 found the body did not match its checksum (``BadDigest``).
+            AccessDenied: the credentials may not do this.
+            TransferError: a request kept failing after every retry.
+        """
         check_key(key)
         if not isinstance(data, bytes | bytearray | memoryview):
             raise TypeError(f"data must be bytes-like, got {type(data).__name__}")
@@ -183,6 +209,14 @@ class AsyncS3Store:
 
         Up to 1 MiB (an object, or a range) comes on the direct path in one request; a larger object's
         first MiB does too, and botocore fetches the rest, pinned to the same ETag.
+
+        Raises:
+            InvalidArgument: a bad key or ``byte_range`` (before any request), or a range past the object's end.
+            ObjectNotFound: no such key or version.
+            BucketNotFound: the bucket does not exist.
+            ObjectChanged: an object over 1 MiB was replaced between its first MiB and the rest.
+            AccessDenied: the credentials may not do this.
+            TransferError: a request kept failing after every retry.
         """
         check_key(key)
         byte_range = check_byte_range(byte_range)
@@ -191,12 +225,25 @@ class AsyncS3Store:
             return await get_bytes(ctx, key, version_id=version_id, byte_range=byte_range)
 
     async def head(self, key: str, *, version_id: str | None = None) -> ObjectInfo:
-        """Size, ETag, dates, content type and metadata; raises ``ObjectNotFound``."""
+        """The object's size, ETag, dates, content type, metadata and the attributes ``WriteOptions`` set.
+
+        Raises:
+            InvalidArgument: a bad key, before any request.
+            ObjectNotFound: no such key or version (also for a missing bucket: a HEAD's bare 404 cannot tell).
+            AccessDenied: the credentials may not do this.
+            TransferError: a request kept failing after every retry.
+        """
         check_key(key)
         return await self._ctx.head(key, version_id=version_id)
 
     async def exists(self, key: str) -> bool:
-        """Whether ``key`` exists (a HEAD request)."""
+        """Whether ``key`` exists (a HEAD request; ``False`` in a missing bucket too).
+
+        Raises:
+            InvalidArgument: a bad key, before any request.
+            AccessDenied: the credentials may not do this.
+            TransferError: a request kept failing after every retry.
+        """
         try:
             await self.head(key)
         except ObjectNotFound:
@@ -205,13 +252,27 @@ class AsyncS3Store:
 
     async def delete(self, key: str, *, version_id: str | None = None) -> None:
         """Delete ``key`` (in a versioned bucket: add a delete marker, or remove ``version_id`` for good);
-        deleting a missing key is not an error."""
+        deleting a missing key is not an error.
+
+        Raises:
+            InvalidArgument: a bad key, before any request.
+            BucketNotFound: the bucket does not exist.
+            AccessDenied: the credentials may not do this.
+            TransferError: a request kept failing after every retry.
+        """
         check_key(key)
         extra: dict[str, Any] = {"VersionId": version_id} if version_id else {}
         await self._ctx.request("DeleteObject", key=key, **extra)
 
     async def delete_many(self, keys: Iterable[str]) -> DeleteResult:
-        """Delete many keys in batches of 1,000 sent in parallel; S3's per-key errors are reported."""
+        """Delete many keys in batches of 1,000 sent in parallel; S3's per-key errors are reported.
+
+        Raises:
+            InvalidArgument: a bad key, before any request.
+            BucketNotFound: the bucket does not exist.
+            AccessDenied: a whole batch was refused (a key refused on its own is in ``errors``).
+            TransferError: a request kept failing after every retry.
+        """
         checked = [check_key(key) for key in keys]
         return await delete_keys(self._ctx, checked)
 
@@ -232,6 +293,14 @@ class AsyncS3Store:
         Every request is pinned to the source's ETag, so a source replaced mid-copy raises
         ``ObjectChanged``. ``metadata`` and the content attributes and tags in ``options`` replace the
         source's; by default they are kept. Storage class and encryption come from ``options`` and settings.
+
+        Raises:
+            InvalidArgument: a bad key, metadata, ``options``, part size or concurrency, before any request.
+            ObjectNotFound: no such source key.
+            BucketNotFound: the destination bucket does not exist.
+            ObjectChanged: the source was replaced during the copy.
+            AccessDenied: the credentials may not do this.
+            TransferError: a request kept failing after every retry.
         """
         check_key(src_key)
         check_key(dst_key)
@@ -270,6 +339,16 @@ class AsyncS3Store:
         One PutObject up to ``settings.multipart_threshold``, a streaming multipart upload above it, with
         at most ``concurrency`` parts (and about ``(concurrency + 1) * part_size`` bytes) in memory. On
         any failure or cancellation the multipart upload is aborted before the error propagates.
+
+        Raises:
+            InvalidArgument: a bad key, metadata, ``options`` or part size (before any request), or a source
+                larger than S3's limits (10,000 parts, 5 TiB).
+            TypeError: ``source`` is none of the supported kinds.
+            BucketNotFound: the bucket does not exist.
+            IntegrityError: S3 found a body did not match its checksum (``BadDigest``).
+            StorageError: a source file shrank while it was read.
+            AccessDenied: the credentials may not do this.
+            TransferError: a request kept failing after every retry.
         """
         check_key(key)
         chosen_part_size = self._part_size(part_size)
@@ -305,6 +384,16 @@ class AsyncS3Store:
         Parent folders are created; the bytes go to a temporary file beside ``dest`` that is size- and
         checksum-checked, fsynced (unless ``fsync=False``) and renamed over ``dest``. On any failure or
         cancellation the temporary file is removed and ``dest`` keeps its old bytes, or stays missing.
+
+        Raises:
+            InvalidArgument: a bad key, ``dest``, part size or concurrency, before any request.
+            ObjectNotFound: no such key or version.
+            BucketNotFound: the bucket does not exist.
+            ObjectChanged: the object was replaced during the download.
+            IntegrityError: the bytes received do not match the object's size or checksum.
+            StorageError: a local failure (a folder that cannot be created, a full disk), the ``OSError`` as its cause.
+            AccessDenied: the credentials may not do this.
+            TransferError: a request kept failing after every retry.
         """
         check_key(key)
         if not isinstance(dest, str | os.PathLike):
@@ -339,6 +428,12 @@ class AsyncS3Store:
         break early; plain ``async for chunk in store.stream(key)`` fetches ``concurrency`` ranges at a
         time, in parallel, with nothing left in flight between chunks. ``byte_range=(first, last)``
         streams that inclusive slice only. An object replaced mid-stream raises ``ObjectChanged``.
+
+        Raises:
+            InvalidArgument: a bad key, ``byte_range``, part size or concurrency, at once.
+            ObjectNotFound: while iterating: no such key or version.
+            ObjectChanged: while iterating: the object was replaced mid-stream.
+            TransferError: while iterating: a range kept failing after every retry.
         """
         check_key(key)
         byte_range = check_byte_range(byte_range)
@@ -369,6 +464,10 @@ class AsyncS3Store:
         Objects and their parts share the budget, so a huge file and thousands of small ones never exceed
         it together. One failure does not stop the others (unless ``fail_fast``): each item's result or
         error is in the returned ``BulkResult``, in the order given.
+
+        Raises:
+            InvalidArgument: a bad key, metadata, ``options``, part size or concurrency, before any request.
+                Failures of single items (``BucketNotFound``, ``AccessDenied``, ...) are in the result, not raised.
         """
         items = [(source, check_key(key)) for source, key in pairs]
         check_attributes(None, metadata)
@@ -396,6 +495,10 @@ class AsyncS3Store:
         ``photos/../../x`` joined to a folder would otherwise land outside it. Resolve the path first if
         you mean a parent folder; to download a prefix into a folder, ``sync(direction="down")`` maps keys
         safely.
+
+        Raises:
+            InvalidArgument: a bad key, part size or concurrency, before any request. Failures of single
+                items (``ObjectNotFound``, ``ObjectChanged``, ``IntegrityError``, ...) are in the result, not raised.
         """
         entries = [(entry, Path(dest)) for entry, dest in pairs]
         options = self._bulk_options(concurrency, part_size, progress, fail_fast)
@@ -422,6 +525,10 @@ class AsyncS3Store:
         (where the server checks ``x-amz-copy-source-if-match``, as S3 does; moto does not).
         Metadata is kept, and so are the other attributes ``options`` do not replace (as with ``copy``).
         Failures are reported per item, as with ``upload_many``.
+
+        Raises:
+            InvalidArgument: a bad key, ``options``, part size or concurrency, before any request. Failures of
+                single items (``ObjectNotFound``, ``ObjectChanged``, ...) are in the result, not raised.
         """
         entries = [(entry, check_key(dst_key)) for entry, dst_key in pairs]
         bulk_options = self._bulk_options(concurrency, part_size, progress, fail_fast)
@@ -460,6 +567,13 @@ class AsyncS3Store:
         ``local_dir`` must be a folder (``InvalidArgument`` before any request otherwise).
         The result lists transfers and failures as items, and ``skipped`` (unchanged) and ``deleted``.
         ``options`` are the uploads' (going up only).
+
+        Raises:
+            InvalidArgument: a bad direction, prefix, part size or concurrency, ``options`` going down, or (going
+                up) a ``local_dir`` that is not a folder, before any request.
+            BucketNotFound: the bucket does not exist (its listing fails).
+            AccessDenied: the credentials may not do this.
+            TransferError: a request kept failing after every retry.
         """
         way = check_direction(direction)
         root = normalise_prefix(check_prefix(prefix))
@@ -483,19 +597,39 @@ class AsyncS3Store:
         order (a depth-first merge of the concurrent sub-listings); the default yields pages as they come.
         Use ``async for info in store.list(...)``, inside ``async with store.list(...) as listing`` when a
         ``break`` must cancel the outstanding requests before the next line runs.
+
+        Raises:
+            InvalidArgument: a bad prefix or concurrency, at once.
+            BucketNotFound: while iterating: the bucket does not exist.
+            AccessDenied: while iterating: the credentials may not list the bucket.
+            TransferError: while iterating: a page kept failing after every retry.
         """
         check_prefix(prefix)
         return list_objects(self._ctx, prefix, concurrency=self._concurrency(concurrency), ordered=ordered)
 
     async def list_prefixes(self, prefix: str = "", delimiter: str = "/") -> builtins.list[str]:
-        """The common prefixes one level below ``prefix`` (``"a/b/"`` for keys ``a/b/...``), sorted."""
+        """The common prefixes one level below ``prefix`` (``"a/b/"`` for keys ``a/b/...``), sorted.
+
+        Raises:
+            InvalidArgument: a bad prefix or delimiter, before any request.
+            BucketNotFound: the bucket does not exist.
+            AccessDenied: the credentials may not do this.
+            TransferError: a request kept failing after every retry.
+        """
         prefixes, _ = await self.list_level(prefix, delimiter)
         return prefixes
 
     async def list_level(
         self, prefix: str = "", delimiter: str = "/"
     ) -> tuple[builtins.list[str], builtins.list[ObjectInfo]]:
-        """One folder's worth: the common prefixes below ``prefix`` and the objects directly in it, sorted."""
+        """One folder's worth: the common prefixes below ``prefix`` and the objects directly in it, sorted.
+
+        Raises:
+            InvalidArgument: a bad prefix or delimiter, before any request.
+            BucketNotFound: the bucket does not exist.
+            AccessDenied: the credentials may not do this.
+            TransferError: a request kept failing after every retry.
+        """
         check_prefix(prefix)
         if not isinstance(delimiter, str) or not delimiter:
             raise InvalidArgument(f"delimiter must be a non-empty str, got {delimiter!r}")
@@ -517,6 +651,9 @@ class AsyncS3Store:
 
         The ``response_*`` arguments set the answer's headers, e.g. ``response_content_disposition=
         'attachment; filename="report.pdf"'`` for a browser to save it under that name.
+
+        Raises:
+            InvalidArgument: a bad key, or ``expires_in`` not from 1 second to 7 days.
         """
         check_key(key)
         given = {
@@ -529,7 +666,11 @@ class AsyncS3Store:
         return await presign_url(self._ctx, "get_object", key, self._expiry(expires_in), **params)
 
     async def presign_put(self, key: str, *, expires_in: int = 3600, content_type: str | None = None) -> str:
-        """A URL anyone can PUT the object to; with ``content_type`` the upload must send that type."""
+        """A URL anyone can PUT the object to; with ``content_type`` the upload must send that type.
+
+        Raises:
+            InvalidArgument: a bad key, or ``expires_in`` not from 1 second to 7 days.
+        """
         check_key(key)
         params: dict[str, Any] = {"ContentType": content_type} if content_type else {}
         return await presign_url(self._ctx, "put_object", key, self._expiry(expires_in), **params)
@@ -542,7 +683,11 @@ class AsyncS3Store:
         max_size: int | None = None,
         content_type: str | None = None,
     ) -> PresignedPost:
-        """A browser form upload; ``max_size`` caps the accepted size (content-length-range)."""
+        """A browser form upload; ``max_size`` caps the accepted size (content-length-range).
+
+        Raises:
+            InvalidArgument: a bad key, ``max_size``, or ``expires_in`` not from 1 second to 7 days.
+        """
         check_key(key)
         self._expiry(expires_in)
         if max_size is not None:
@@ -568,6 +713,13 @@ class AsyncS3Store:
         (guessed from the key when not given), metadata and ``options`` (over the settings' write defaults;
         a checksum algorithm is refused: the parts come without checksums) are fixed now. Nobody else's
         credentials are needed to send the parts; complete with ``complete_multipart_upload``, or abort.
+
+        Raises:
+            InvalidArgument: a bad key, ``size``, part size, metadata, ``options`` (a checksum algorithm
+                among them) or ``expires_in``, before any request.
+            BucketNotFound: the bucket does not exist.
+            AccessDenied: the credentials may not do this.
+            TransferError: a request kept failing after every retry.
         """
         check_key(key)
         if not isinstance(size, int) or isinstance(size, bool) or not 0 < size <= MAX_OBJECT_SIZE:
@@ -583,7 +735,14 @@ class AsyncS3Store:
         )
 
     async def list_parts(self, key: str, upload_id: str) -> builtins.list[UploadedPart]:
-        """The parts S3 holds for an open multipart upload, by part number: what a resumed upload can skip."""
+        """The parts S3 holds for an open multipart upload, by part number: what a resumed upload can skip.
+
+        Raises:
+            InvalidArgument: a bad key or ``upload_id``, before any request.
+            ObjectNotFound: no such open upload (``NoSuchUpload``: completed, aborted or never made).
+            AccessDenied: the credentials may not do this.
+            TransferError: a request kept failing after every retry.
+        """
         check_key(key)
         return await browser_upload.list_parts(self._ctx, key, _upload_id(upload_id))
 
@@ -601,6 +760,14 @@ class AsyncS3Store:
         Before CompleteMultipartUpload is sent, a part missing (not uploaded, or a gap in the numbers), an
         ETag that is not the uploaded part's, a part under 5 MiB other than the last, or (with ``size``) a
         total other than ``size`` raises ``InvalidArgument`` naming them; the upload stays open to be fixed.
+
+        Raises:
+            InvalidArgument: bad ``parts`` or ``size`` (before any request), or parts that do not make the
+                object (missing, wrong ETags, too small, another total), before completion is sent.
+            ObjectNotFound: no such open upload (``NoSuchUpload``).
+            IntegrityError: S3 refused a part as not the one uploaded (``InvalidPart``).
+            AccessDenied: the credentials may not do this.
+            TransferError: a request kept failing after every retry.
         """
         check_key(key)
         if size is not None:
@@ -609,29 +776,63 @@ class AsyncS3Store:
         return await browser_upload.complete_upload(self._ctx, key, _upload_id(upload_id), checked, size=size)
 
     async def abort_multipart_upload(self, key: str, upload_id: str) -> None:
-        """Abort an open multipart upload and free its parts; one already completed or aborted is not an error."""
+        """Abort an open multipart upload and free its parts; one already completed or aborted is not an error.
+
+        Raises:
+            InvalidArgument: a bad key or ``upload_id``, before any request.
+            AccessDenied: the credentials may not do this.
+            TransferError: a request kept failing after every retry.
+        """
         check_key(key)
         await browser_upload.abort_upload(self._ctx, key, _upload_id(upload_id))
 
     def list_multipart_uploads(self, prefix: str = "") -> AsyncIterator[MultipartUploadInfo]:
-        """Every open multipart upload under ``prefix`` (``async for``), in key order."""
+        """Every open multipart upload under ``prefix`` (``async for``), in key order.
+
+        Raises:
+            InvalidArgument: a bad prefix, at once.
+            BucketNotFound: while iterating: the bucket does not exist.
+            AccessDenied: the credentials may not do this.
+            TransferError: a request kept failing after every retry.
+        """
         check_prefix(prefix)
         return browser_upload.list_uploads(self._ctx, prefix)
 
     # Tags, versions, other buckets
 
     async def get_tags(self, key: str, *, version_id: str | None = None) -> dict[str, str]:
-        """The object's tags; raises ``ObjectNotFound``."""
+        """The object's tags; raises ``ObjectNotFound``.
+
+        Raises:
+            InvalidArgument: a bad key, before any request.
+            ObjectNotFound: no such key or version.
+            AccessDenied: the credentials may not do this.
+            TransferError: a request kept failing after every retry.
+        """
         check_key(key)
         return await get_tags(self._ctx, key, version_id=version_id)
 
     async def put_tags(self, key: str, tags: Mapping[str, str], *, version_id: str | None = None) -> None:
-        """Replace the object's tags with ``tags`` (at most 10; ``{}`` removes them)."""
+        """Replace the object's tags with ``tags`` (at most 10; ``{}`` removes them).
+
+        Raises:
+            InvalidArgument: a bad key, or more than 10 tags or one too long, before any request.
+            ObjectNotFound: no such key or version.
+            AccessDenied: the credentials may not do this.
+            TransferError: a request kept failing after every retry.
+        """
         check_key(key)
         await put_tags(self._ctx, key, check_tags(dict(tags)) if tags else {}, version_id=version_id)
 
     def list_versions(self, prefix: str = "") -> AsyncIterator[ObjectVersion]:
-        """Every version and delete marker under ``prefix`` (keys in order, each key's newest first)."""
+        """Every version and delete marker under ``prefix`` (keys in order, each key's newest first).
+
+        Raises:
+            InvalidArgument: a bad prefix, at once.
+            BucketNotFound: while iterating: the bucket does not exist.
+            AccessDenied: the credentials may not do this.
+            TransferError: a request kept failing after every retry.
+        """
         check_prefix(prefix)
         return list_versions(self._ctx, prefix)
 
@@ -639,6 +840,9 @@ class AsyncS3Store:
         """A store for the bucket ``name`` on this store's client, connection pool and request budget.
 
         Usable while this store is open, without ``async with``; closing it does nothing.
+
+        Raises:
+            InvalidArgument: ``name`` is not a non-empty str.
         """
         if not isinstance(name, str) or not name:
             raise InvalidArgument(f"bucket name must be a non-empty str, got {name!r}")

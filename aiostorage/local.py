@@ -49,25 +49,29 @@ TEST_EVENT_WAIT = 5.0
 
 @dataclass(frozen=True)
 class Wiring:
-    """The notification wiring's defaults, mirrored by the Terraform modules' variables.
-
-    ``prefix`` and ``suffixes`` filter the notifications (one per suffix), ``events`` names the S3 events
-    sent, ``max_receive_count`` is the receives before the dead-letter queue, ``visibility_timeout`` and
-    ``receive_wait_time_seconds`` are the queue's, ``retention_days`` expires uploads and
-    ``abort_incomplete_multipart_days`` aborts forgotten multipart uploads.
-    """
+    """The notification wiring's defaults, mirrored by the Terraform modules' variables."""
 
     prefix: str = "uploads/"
+    """The key prefix whose objects are notified, and expire after ``retention_days``."""
     suffixes: tuple[str, ...] = (".mp4", ".mov", ".avi", ".mkv")
+    """The key suffixes notified, one notification filter per suffix."""
     events: tuple[str, ...] = ("s3:ObjectCreated:*",)
+    """The S3 events sent to the queue."""
     max_receive_count: int = 5
+    """Receives of a message before SQS moves it to the dead-letter queue."""
     visibility_timeout: int = 300
+    """The queue's visibility timeout, in seconds."""
     receive_wait_time_seconds: int = 20
+    """The queue's long-poll wait, in seconds."""
     retention_days: int = 30
+    """Days after which a lifecycle rule deletes the objects under ``prefix``."""
     abort_incomplete_multipart_days: int = 7
+    """Days after which a lifecycle rule aborts a multipart upload left open, anywhere in the bucket."""
     # No origin, no CORS configuration: browsers may not use presigned URLs until origins are given.
     cors_allowed_origins: tuple[str, ...] = ()
+    """Browser origins the bucket's CORS rule allows; none (the default) writes no CORS configuration."""
     cors_max_age_seconds: int = 3000
+    """How long a browser may cache a CORS preflight's answer, in seconds."""
 
 
 WIRING = Wiring()
@@ -103,7 +107,9 @@ class S3Cors:
 
     def __init__(self, app: WSGIApp, rules_of: Callable[[str], list[dict[str, Any]] | None]) -> None:
         self.app = app
+        """The WSGI application wrapped (moto's S3 server)."""
         self.rules_of = rules_of
+        """A bucket's CORS rules by its name, as S3's API spells them (``AllowedOrigins``...), or ``None``."""
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         origin = environ.get("HTTP_ORIGIN")

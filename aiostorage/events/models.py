@@ -30,19 +30,33 @@ class S3EventRecord(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     event_name: str
+    """What happened, without the ``s3:`` prefix, e.g. ``"ObjectCreated:Put"``, ``"ObjectRemoved:Delete"``."""
     event_time: datetime
+    """When it happened (``eventTime``), timezone-aware (a time without an offset is read as UTC)."""
     region: str | None = None
+    """The bucket's region (``awsRegion``), where the event names one."""
     bucket: str
+    """The bucket's name."""
     key: str
+    """The object's key, decoded."""
     raw_key: str
+    """The key as the event sent it (URL-encoded in S3's own notifications; EventBridge's are plain)."""
     size: int | None = None
+    """The object's size in bytes; ``None`` for deletes."""
     etag: str | None = None
+    """The object's ETag, without quotes; ``None`` for deletes."""
     version_id: str | None = None
+    """The object's version id; ``None`` in a bucket without versioning."""
     sequencer: str | None = None
+    """S3's ordering token for events on one key (see ``is_newer_than``); ``None`` where absent."""
     event_version: str | None = None
+    """The record format's version (``eventVersion``, e.g. ``"2.1"``)."""
     configuration_id: str | None = None
+    """The notification configuration's id (``s3.configurationId``), in S3's own notifications."""
     extra: dict[str, Any] = {}
+    """Every field of the event without an attribute here, as sent (``userIdentity``, ``requestParameters``...)."""
     message_id: str | None = None
+    """The id of the SQS message that carried the record; ``None`` when parsed from a body directly."""
 
     def __hash__(self) -> int:
         # pydantic's frozen-model hash covers every field, and ``extra`` holds dicts and lists: unhashable.

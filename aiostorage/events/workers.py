@@ -22,6 +22,11 @@ __all__ = ["Handler", "WorkerPool"]
 logger = logging.getLogger("aiostorage.events")
 
 Handler = Callable[[S3EventRecord], Awaitable[object]]
+"""``S3EventPoller.run``'s handler: an async callable taking one ``S3EventRecord``.
+
+Returning acknowledges the record (its message is deleted once all its records are); raising an
+``Exception`` nacks it (the message comes back after the poller's backoff). What it returns is ignored.
+"""
 
 
 @dataclass(eq=False)

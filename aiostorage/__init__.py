@@ -1,34 +1,76 @@
-"""aiostorage: the async S3 client for asyncio services."""
+"""aiostorage: the async S3 client for asyncio services.
 
-from ._exceptions import (
-    AccessDenied,
-    BucketNotFound,
-    ConfigError,
-    EventParseError,
-    IntegrityError,
-    InvalidArgument,
-    ObjectChanged,
-    ObjectNotFound,
-    StorageError,
-    TransferError,
-)
-from ._models import (
-    BulkItem,
-    BulkProgress,
-    BulkResult,
-    DeleteError,
-    DeleteResult,
-    DownloadResult,
-    ObjectInfo,
-    PresignedPost,
-    TransferProgress,
-    UploadResult,
-)
-from ._settings import StoreSettings
-from ._store import AsyncS3Store
-from .events import S3EventPoller, S3EventRecord, parse_s3_event
-from .transfer.listing import ObjectListing
-from .transfer.stream import ObjectStream
+Names are imported on first use (PEP 562), so ``import aiostorage`` and the command line's ``--help``
+pay nothing for aiobotocore, aiohttp or pydantic until something needs them. ``from aiostorage import X``
+and ``aiostorage.X`` work as usual; type checkers and IDEs read the imports under ``TYPE_CHECKING``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._exceptions import (
+        AccessDenied,
+        BucketNotFound,
+        ConfigError,
+        EventParseError,
+        IntegrityError,
+        InvalidArgument,
+        ObjectChanged,
+        ObjectNotFound,
+        StorageError,
+        TransferError,
+    )
+    from ._models import (
+        BulkItem,
+        BulkProgress,
+        BulkResult,
+        DeleteError,
+        DeleteResult,
+        DownloadResult,
+        ObjectInfo,
+        PresignedPost,
+        TransferProgress,
+        UploadResult,
+    )
+    from ._settings import StoreSettings
+    from ._store import AsyncS3Store
+    from .events import S3EventPoller, S3EventRecord, parse_s3_event
+    from .transfer.listing import ObjectListing
+    from .transfer.stream import ObjectStream
+
+# Each public name and the module defining it; kept in step with the imports above by tests/test_startup.py.
+_LOCATIONS = {
+    "AccessDenied": "._exceptions",
+    "BucketNotFound": "._exceptions",
+    "ConfigError": "._exceptions",
+    "EventParseError": "._exceptions",
+    "IntegrityError": "._exceptions",
+    "InvalidArgument": "._exceptions",
+    "ObjectChanged": "._exceptions",
+    "ObjectNotFound": "._exceptions",
+    "StorageError": "._exceptions",
+    "TransferError": "._exceptions",
+    "BulkItem": "._models",
+    "BulkProgress": "._models",
+    "BulkResult": "._models",
+    "DeleteError": "._models",
+    "DeleteResult": "._models",
+    "DownloadResult": "._models",
+    "ObjectInfo": "._models",
+    "PresignedPost": "._models",
+    "TransferProgress": "._models",
+    "UploadResult": "._models",
+    "StoreSettings": "._settings",
+    "AsyncS3Store": "._store",
+    "S3EventPoller": ".events",
+    "S3EventRecord": ".events",
+    "parse_s3_event": ".events",
+    "ObjectListing": ".transfer.listing",
+    "ObjectStream": ".transfer.stream",
+}
 
 __all__ = [
     "AccessDenied",
@@ -61,3 +103,16 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    location = _LOCATIONS.get(name)
+    if location is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(location, __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

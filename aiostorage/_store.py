@@ -393,6 +393,8 @@ class AsyncS3Store:
         progress: Callable[[BulkProgress], None] | None = None,
         fail_fast: bool = False,
         follow_symlinks: bool = True,
+        select: Callable[[str], bool] | None = None,
+        dry_run: bool = False,
     ) -> BulkResult:
         """Make the objects under ``prefix`` like ``local_dir`` (``"up"``) or the folder like them (``"down"``).
 
@@ -409,12 +411,25 @@ class AsyncS3Store:
         folder above it reported as a loop); ``follow_symlinks=False`` skips every link. Going up,
         ``local_dir`` must be a folder (``InvalidArgument`` before any request otherwise).
         The result lists transfers and failures as items, and ``skipped`` (unchanged) and ``deleted``.
+
+        ``select``, given a path below ``local_dir`` and ``prefix`` (``/``-separated), leaves out both
+        sides of what it rejects: not transferred, not deleted. ``dry_run=True`` plans without writing:
+        the items are the transfers that would run (neither ``result`` nor ``error``), ``deleted`` what
+        would be deleted.
         """
         way = check_direction(direction)
         root = normalise_prefix(check_prefix(prefix))
         options = self._bulk_options(concurrency, part_size, progress, fail_fast)
         return await sync(
-            self._ctx, Path(local_dir), root, way, options, delete=delete, follow_symlinks=follow_symlinks
+            self._ctx,
+            Path(local_dir),
+            root,
+            way,
+            options,
+            delete=delete,
+            follow_symlinks=follow_symlinks,
+            select=select,
+            dry_run=dry_run,
         )
 
     # Listing

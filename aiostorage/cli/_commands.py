@@ -312,7 +312,8 @@ async def _usage(store: AsyncS3Store, prefix: str) -> tuple[int, int]:
 
 async def du(invocation: Invocation, url: str, by_prefix: bool, exact: bool) -> int:
     location = require_s3(url)
-    prefix = location.key
+    # A prefix names a folder, as with cp -r: s3://b/data means data/..., never database/...
+    prefix = normalise_prefix(location.key)
     output = invocation.output
 
     def line(size: int, count: int, name: str) -> None:
@@ -321,7 +322,7 @@ async def du(invocation: Invocation, url: str, by_prefix: bool, exact: bool) -> 
     async with AsyncS3Store(location.bucket, settings=invocation.settings()) as store:
         if not by_prefix:
             size, count = await _usage(store, prefix)
-            line(size, count, str(location))
+            line(size, count, f"s3://{location.bucket}/{prefix}")
             return 0
         prefixes, objects = await store.list_level(prefix)
         usages: dict[str, tuple[int, int]] = {}
@@ -341,5 +342,5 @@ async def du(invocation: Invocation, url: str, by_prefix: bool, exact: bool) -> 
         line(
             sum(info.size for info in objects), len(objects), f"s3://{location.bucket}/{prefix} (objects at this level)"
         )
-    line(size, count, f"{location} (total)")
+    line(size, count, f"s3://{location.bucket}/{prefix} (total)")
     return 0

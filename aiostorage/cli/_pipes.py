@@ -29,8 +29,9 @@ READ_BUFFER = 1024 * 1024
 
 
 def _is_stream(fd: int) -> bool:
+    """Whether ``fd`` is a pipe, socket or terminal: what the event loop can wait on (not /dev/null)."""
     mode = os.fstat(fd).st_mode
-    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(fd)
 
 
 async def read_stdin(chunk_size: int = READ_BUFFER) -> AsyncIterator[bytes]:
@@ -42,19 +43,15 @@ async def read_stdin(chunk_size: int = READ_BUFFER) -> AsyncIterator[bytes]:
         blocking = os.get_blocking(fd)
         # A copy of the descriptor: the transport closes it, standard input stays open.
         pipe = os.fdopen(os.dup(fd), "rb", buffering=0)
+        transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
         try:
-            transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
-        except (OSError, ValueError):  # a device the loop cannot watch (/dev/null): read it as a file
-            pipe.close()
-        else:
-            try:
-                while chunk := await reader.read(chunk_size):
-                    yield chunk
-            finally:
-                transport.close()
-                # The descriptor's non-blocking mode is shared with the shell (a terminal): put it back.
-                os.set_blocking(fd, blocking)
-            return
+            while chunk := await reader.read(chunk_size):
+                yield chunk
+        finally:
+            transport.close()
+            # The descriptor's non-blocking mode is shared with the shell (a terminal): put it back.
+            os.set_blocking(fd, blocking)
+        return
     with os.fdopen(os.dup(fd), "rb") as file:
         while chunk := await anyio.to_thread.run_sync(file.read, chunk_size):
             yield chunk

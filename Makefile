@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: install lint test demo bench clean
+.PHONY: install lint test demo bench docs docs-serve clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,8 +38,23 @@ $(BENCH_STAMP): pyproject.toml | $(STAMP)
 bench: $(BENCH_STAMP)
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python -m $$(echo $${script%.py} | tr / .) || exit 1; done
 
+DOCS_STAMP := $(VENV)/.installed-docs
+
+$(DOCS_STAMP): pyproject.toml | $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,docs]'
+	touch $(DOCS_STAMP)
+
+# The documentation site into site/; --strict makes every warning (a broken link, a page missing from the
+# nav, a name the reference cannot find) an error.
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# The site at http://127.0.0.1:8000, rebuilt on every change.
+docs-serve: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
+
 clean:
-	rm -rf $(VENV) .bench .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .bench .mypy_cache .pytest_cache .ruff_cache site
 
 # checkov gets a venv of its own: it pins an old botocore, and its bc-python-hcl2 and the dev extra's python-hcl2
 # both install a module named `hcl2`. Pinned, so a new release cannot add checks that break `make test` overnight.

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     )
     from ._settings import StoreSettings
     from ._store import AsyncS3Store
-    from .events import S3EventPoller, S3EventRecord, parse_s3_event
+    from .events import S3EventPoller, S3EventRecord, parse_s3_event, sqs_lambda_handler
     from .transfer.listing import ObjectListing
     from .transfer.stream import ObjectStream
 
@@ -67,6 +67,7 @@ _LOCATIONS = {
     "S3EventPoller": ".events",
     "S3EventRecord": ".events",
     "parse_s3_event": ".events",
+    "sqs_lambda_handler": ".events",
     "ObjectListing": ".transfer.listing",
     "ObjectStream": ".transfer.stream",
 }
@@ -99,6 +100,7 @@ __all__ = [
     "TransferProgress",
     "UploadResult",
     "parse_s3_event",
+    "sqs_lambda_handler",
 ]
 
 __version__ = "0.1.0"

@@ -26,7 +26,11 @@ __all__ = [
 
 
 class StorageError(Exception):
-    """Base class of every error aiostorage raises."""
+    """Base class of every error aiostorage raises.
+
+    The error from the layer below (botocore's, the network's, the file system's), when there was one, is
+    the ``__cause__``. ``bucket``, ``key``, ``operation`` and ``code`` say where it happened, where known.
+    """
 
     def __init__(
         self,
@@ -39,9 +43,13 @@ class StorageError(Exception):
     ) -> None:
         super().__init__(message)
         self.bucket = bucket
+        """The bucket the failed request was about, or ``None``."""
         self.key = key
+        """The object's key, or ``None`` for a request about no one object."""
         self.operation = operation
+        """The S3 or SQS operation that failed (``"GetObject"``, ``"ReceiveMessage"``, ...), or ``None``."""
         self.code = code
+        """The server's error code (``"NoSuchKey"``, ``"SlowDown"``, ...), or ``None`` when it sent none."""
 
 
 class ConfigError(StorageError):

@@ -41,7 +41,13 @@ TEST_EVENT_WAIT = 5.0
 
 @dataclass(frozen=True)
 class Wiring:
-    """The notification wiring's defaults, mirrored by the Terraform modules' variables."""
+    """The notification wiring's defaults, mirrored by the Terraform modules' variables.
+
+    ``prefix`` and ``suffixes`` filter the notifications (one per suffix), ``events`` names the S3 events
+    sent, ``max_receive_count`` is the receives before the dead-letter queue, ``visibility_timeout`` and
+    ``receive_wait_time_seconds`` are the queue's, ``retention_days`` expires uploads and
+    ``abort_incomplete_multipart_days`` aborts forgotten multipart uploads.
+    """
 
     prefix: str = "uploads/"
     suffixes: tuple[str, ...] = (".mp4", ".mov", ".avi", ".mkv")
@@ -54,6 +60,7 @@ class Wiring:
 
 
 WIRING = Wiring()
+"""The defaults ``LocalServer.provision`` and the Terraform modules share; a test keeps the two in step."""
 
 
 def _free_port() -> int:
@@ -112,18 +119,23 @@ class LocalServer:
     """moto's server on 127.0.0.1 and a free port, for the life of an ``async with`` block.
 
     It accepts any credentials and checks no signatures: requests signed wrongly succeed here.
+    ``port`` (default: a free one) must be free when the server starts (``ConfigError`` otherwise);
+    ``region`` is the one the settings it gives name. Needs the ``local`` extra (moto's server).
     """
 
     def __init__(self, *, port: int | None = None, region: str = "us-east-1") -> None:
         if port is not None and not 0 <= port <= 65535:
             raise InvalidArgument(f"port {port} is not a TCP port: use 1 to 65535, or leave it out for a free one")
         self.port = port or _free_port()
+        """The TCP port the server listens on, on 127.0.0.1."""
         self.region = region
+        """The region the settings from ``settings()`` and ``provision()`` name."""
         self._server: ThreadedWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
     def endpoint_url(self) -> str:
+        """``http://127.0.0.1:<port>``, for S3 and SQS alike."""
         return f"http://127.0.0.1:{self.port}"
 
     def settings(self, **values: Any) -> StoreSettings:

@@ -126,6 +126,7 @@ async def test_bucket_notification_end_to_end(
     assert record.bucket == bucket and record.is_created and record.size == 10
     assert record.raw_key != record.key  # sent URL-encoded
     assert record.event_time.tzinfo is not None
+    assert record.message_id and record.message_id != test_event["MessageId"]  # the SQS message it came in
     # The TestEvent was deleted, the record's message too; nothing else was sent.
     assert await eventually(lambda: counts(sqs, queue.url) == (0, 0))
     assert counts(sqs, queue.dlq_url) == (0, 0)

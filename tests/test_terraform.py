@@ -14,7 +14,7 @@ import pytest
 from aiostorage.local import WIRING
 
 TERRAFORM = Path(__file__).resolve().parents[1] / "terraform"
-MODULES = ("s3-bucket", "s3-sqs-notifications", "worker-iam")
+MODULES = ("s3-bucket", "s3-sqs-notifications", "worker-iam", "sqs-lambda-worker")
 ROOTS = (*(f"modules/{name}" for name in MODULES), "examples/complete")
 META_KEYS = {"__is_block__", "__comments__", "__inline_comments__", "__start_line__", "__end_line__"}
 
@@ -432,6 +432,105 @@ def test_worker_policy_is_attached_only_to_a_given_role() -> None:
     assert cfg.variables["role_name"]["default"] is None
 
 
+# --- sqs-lambda-worker --------------------------------------------------------------------------------------
+
+
+def evaluate(condition: str, values: dict[str, float]) -> bool:
+    """A precondition made of arithmetic and comparisons over variables, evaluated for ``values``."""
+    text = re.sub(r"\bvar\.(\w+)", lambda match: repr(values[match.group(1)]), condition)
+    text = text.replace("&&", " and ").replace("||", " or ")
+    assert re.fullmatch(r"[\d.\s+*<>=()-]*(\s(and|or)\s[\d.\s+*<>=()-]*)*", text), text
+    return bool(eval(text, {"__builtins__": {}}))
+
+
+def test_lambda_mapping_reports_batch_item_failures_from_the_queue() -> None:
+    cfg = module("sqs-lambda-worker")
+    mapping = cfg.resource("aws_lambda_event_source_mapping")
+    assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
+    assert expr(mapping["event_source_arn"]) == "var.queue_arn"
+    assert expr(mapping["function_name"]) == "aws_lambda_function.this.arn"
+    assert expr(mapping["batch_size"]) == "var.batch_size"
+    assert expr(mapping["maximum_batching_window_in_seconds"]) == "var.maximum_batching_window_in_seconds"
+    assert expr(one(mapping["scaling_config"])["maximum_concurrency"]) == "var.maximum_concurrency"
+    assert mapping["depends_on"] == ["${aws_iam_role_policy.execution}"]
+
+
+def test_lambda_function_runs_the_given_zip_and_handler_on_python() -> None:
+    cfg = module("sqs-lambda-worker")
+    function = cfg.resource("aws_lambda_function")
+    assert expr(function["filename"]) == "var.zip_path"
+    assert expr(function["source_code_hash"]) == "filebase64sha256(var.zip_path)"
+    assert expr(function["handler"]) == "var.handler"
+    assert expr(function["runtime"]) == "var.runtime"
+    assert expr(function["role"]) == "aws_iam_role.this.arn"
+    assert cfg.variables["runtime"]["default"].startswith("python3.")
+    runtime_rule = one(cfg.variables["runtime"]["validation"])["condition"]
+    assert "python3" in runtime_rule
+
+
+def test_lambda_role_has_the_worker_policy_queue_and_log_actions() -> None:
+    cfg = module("sqs-lambda-worker")
+    granted = by_sid(cfg.data("aws_iam_policy_document", "execution"))
+    assert {sid: set(s["actions"]) for sid, s in granted.items()} == {
+        "ReadTheQueue": {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"},
+        "WriteLogs": {"logs:CreateLogStream", "logs:PutLogEvents"},
+    }
+    assert all(s["effect"] == "Allow" for s in granted.values())
+    assert [expr(r) for r in granted["ReadTheQueue"]["resources"]] == ["var.queue_arn"]
+    assert granted["WriteLogs"]["resources"] == ["${aws_cloudwatch_log_group.this.arn}:*"]
+    assert expr(cfg.resource("aws_iam_role_policy", "execution")["policy"]) == (
+        "data.aws_iam_policy_document.execution.json"
+    )
+    attachment = cfg.resource("aws_iam_role_policy_attachment", "worker")
+    assert expr(attachment["policy_arn"]) == "var.worker_policy_arn"
+    assert expr(attachment["role"]) == "aws_iam_role.this.name"
+    assume = one(statements(cfg.data("aws_iam_policy_document", "assume")))
+    assert assume["actions"] == ["sts:AssumeRole"]
+    assert one(assume["principals"]) == {"type": "Service", "identifiers": ["lambda.amazonaws.com"]}
+    log_group = cfg.resource("aws_cloudwatch_log_group")
+    assert expr(log_group["name"]) == "local.log_group_name"
+    assert cfg.locals["log_group_name"] == "/aws/lambda/${var.function_name}"
+
+
+def test_lambda_refuses_a_visibility_timeout_under_six_function_timeouts() -> None:
+    cfg = module("sqs-lambda-worker")
+    preconditions = one(cfg.resource("aws_lambda_event_source_mapping")["lifecycle"])["precondition"]
+    [rule] = [p for p in preconditions if "queue_visibility_timeout_seconds" in p["condition"]]
+    condition = expr(rule["condition"])
+
+    def allowed(visibility: int, timeout: int, window: int = 0) -> bool:
+        values = {
+            "queue_visibility_timeout_seconds": visibility,
+            "timeout": timeout,
+            "maximum_batching_window_in_seconds": window,
+        }
+        return evaluate(condition, values)
+
+    assert allowed(180, 30) and not allowed(179, 30)
+    assert allowed(300, 50) and not allowed(300, 51)
+    assert allowed(185, 30, window=5) and not allowed(184, 30, window=5)
+    assert "six" in rule["error_message"] or "6 x" in rule["error_message"]
+    # The module's defaults fit the notifications module's default visibility timeout.
+    default_visibility = module("s3-sqs-notifications").variables["visibility_timeout_seconds"]["default"]
+    lambda_defaults = cfg.variables
+    assert allowed(
+        default_visibility,
+        lambda_defaults["timeout"]["default"],
+        lambda_defaults["maximum_batching_window_in_seconds"]["default"],
+    )
+
+
+def test_lambda_batches_over_ten_need_a_batching_window() -> None:
+    preconditions = one(module("sqs-lambda-worker").resource("aws_lambda_event_source_mapping")["lifecycle"])[
+        "precondition"
+    ]
+    [rule] = [p for p in preconditions if "batch_size" in p["condition"]]
+    condition = expr(rule["condition"])
+    assert evaluate(condition, {"batch_size": 10, "maximum_batching_window_in_seconds": 0})
+    assert not evaluate(condition, {"batch_size": 11, "maximum_batching_window_in_seconds": 0})
+    assert evaluate(condition, {"batch_size": 100, "maximum_batching_window_in_seconds": 1})
+
+
 # --- examples/complete --------------------------------------------------------------------------------------
 
 SETTINGS_OUTPUTS = {
@@ -463,7 +562,7 @@ def test_example_module_calls_match_the_module_interfaces() -> None:
     assert {call["source"] for call in calls.values()} == {f"../../modules/{name}" for name in MODULES}
     for name, call in calls.items():
         target = Config((example.directory / call["source"]).resolve())
-        arguments = set(call) - {"source"}
+        arguments = set(call) - {"source", "count", "for_each", "depends_on", "providers"}
         assert arguments <= set(target.variables), f"module {name}: unknown arguments"
         required = {var for var, body in target.variables.items() if "default" not in body}
         assert required <= arguments, f"module {name}: required variables not set"
@@ -485,3 +584,18 @@ def test_example_wires_the_modules_together() -> None:
     assert expr(calls["bucket"]["kms_key_arn"]) == key
     assert expr(calls["notifications"]["kms_key_arn"]) == key
     assert [expr(arn) for arn in calls["worker_iam"]["kms_key_arns"]] == [key]
+
+
+def test_example_lambda_worker_is_optional_and_wired_to_the_queue() -> None:
+    example = config("examples/complete")
+    call = example.blocks["module"]["lambda_worker"]
+    assert expr(call["count"]) == "var.lambda_worker != null ? 1 : 0"
+    assert example.variables["lambda_worker"]["default"] is None
+    assert expr(call["queue_arn"]) == "module.notifications.queue_arn"
+    assert expr(call["queue_visibility_timeout_seconds"]) == "module.notifications.visibility_timeout_seconds"
+    assert expr(call["worker_policy_arn"]) == "module.worker_iam.policy_arn"
+    assert {key: expr(value) for key, value in call["environment"].items()} == {
+        "AWS_S3_BUCKET_NAME": "module.bucket.bucket_id"
+    }
+    output = module("s3-sqs-notifications").outputs["visibility_timeout_seconds"]
+    assert expr(output["value"]) == "aws_sqs_queue.this.visibility_timeout_seconds"

@@ -16,12 +16,15 @@ class S3EventRecord(BaseModel):
     ``key`` is decoded (S3 notifications URL-encode keys, with ``+`` for a space); ``raw_key`` is the key
     exactly as sent. ``size``, ``etag``, ``version_id`` and ``sequencer`` are absent from some events
     (deletes have no size or ETag; lifecycle transitions no sequencer) and are then ``None``. Every field
-    of the record that has no attribute here is kept, as sent, in ``extra``.
+    of the record that has no attribute here is kept, as sent, in ``extra``. ``message_id`` is the id of
+    the SQS message that carried the record (set by ``S3EventPoller`` and ``sqs_lambda_handler``; ``None``
+    for a record parsed from a body directly).
 
     Records are hashable (sets, dict keys) by the fields that identify the event: ``bucket``, ``key``,
     ``version_id``, ``sequencer``, ``event_name`` and ``event_time``. Equality compares every field, so
     equal records always hash alike; two deliveries of one event that differ elsewhere (``extra``, say)
-    hash alike but are not equal. To drop repeats, compare ``dedup_key``.
+    hash alike but are not equal (two SQS messages carrying it differ in ``message_id``). To drop repeats,
+    compare ``dedup_key``.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -39,6 +42,7 @@ class S3EventRecord(BaseModel):
     event_version: str | None = None
     configuration_id: str | None = None
     extra: dict[str, Any] = {}
+    message_id: str | None = None
 
     def __hash__(self) -> int:
         # pydantic's frozen-model hash covers every field, and ``extra`` holds dicts and lists: unhashable.

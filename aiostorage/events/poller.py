@@ -43,7 +43,12 @@ def _check(name: str, value: float, low: float, high: float | None = None) -> No
 
 
 class S3EventPoller:
-    """S3 event records from an SQS queue, one at a time, acknowledged one by one; see the README.
+    """S3 event records from an SQS queue, one at a time, acknowledged one by one; see the events guide.
+
+    Use it inside ``async with``: ``async for record in poller`` with ``ack`` / ``nack``, or ``run(handler)``.
+    The queue is checked on entering the block: a missing queue raises ``ConfigError``, missing rights
+    ``AccessDenied``. ``queue_url`` falls back to ``settings.queue_url`` (``ConfigError`` if neither is set);
+    ``settings`` (region, endpoint, credentials, attempts, timeouts) falls back to ``StoreSettings()``.
 
     ``batch_size`` (1-10) messages per receive, long-polling ``wait_time`` seconds (0-20).
     ``visibility_timeout`` (seconds) is asked for on every receive; ``None`` means the queue's own.
@@ -74,6 +79,7 @@ class S3EventPoller:
         delete_interval: float = 0.2,
     ) -> None:
         self.settings = settings if settings is not None else StoreSettings()
+        """Where the queue is, with what credentials, attempts and timeouts."""
         resolved = queue_url if queue_url is not None else self.settings.queue_url
         if not resolved:
             raise ConfigError("no queue: pass queue_url to S3EventPoller() or set AWS_SQS_QUEUE_URL")
@@ -88,14 +94,23 @@ class S3EventPoller:
         _check("grace_period", grace_period, 0)
         _check("delete_interval", delete_interval, 0)
         self.queue_url: str = resolved
+        """The queue polled."""
         self.batch_size = batch_size
+        """Messages asked for per ReceiveMessage (1 to 10)."""
         self.wait_time = wait_time
+        """Seconds each long poll waits for messages (0 to 20); a stop waits for the poll in flight."""
         self.visibility_timeout = visibility_timeout
+        """Seconds asked for on every receive; ``None`` uses the queue's own."""
         self.max_in_flight = max_in_flight
+        """Messages held at most, prefetched or yielded and not settled; ``None``: see the class."""
         self.retry_delay = retry_delay
+        """The first default ``nack`` delay, in seconds; it doubles with each receive of the message."""
         self.max_retry_delay = max_retry_delay
+        """The cap of the default ``nack`` delay, in seconds."""
         self.grace_period = grace_period
+        """Seconds ``run``'s handlers may keep running after a stop before they are cancelled."""
         self.delete_interval = delete_interval
+        """Seconds an acknowledged message may wait for a full batch of deletes."""
 
         self._client_stack: AsyncExitStack | None = None
         self._group_stack: AsyncExitStack | None = None

@@ -221,4 +221,5 @@ class Receiver:
                 logger.debug("message %s is an s3:TestEvent (or has no records); deleting it", message.message_id)
                 self._batcher.delete(message)
                 continue
-            self._ledger.add(message, records)
+            tagged = [record.model_copy(update={"message_id": message.message_id}) for record in records]
+            self._ledger.add(message, tagged)

@@ -65,6 +65,11 @@ class ObjectListing:
     when the listing is closed (``aclose()``) or dropped (a ``break`` drops it). ``async with listing:``
     runs it in a task group of the caller's instead, so leaving the block (by ``break``, an error or
     cancellation) cancels every request of the listing before the block is left.
+
+    Made by ``AsyncS3Store.list``, not built directly; iterate it once. Every object under the prefix is
+    yielded exactly once, in key order when the listing was made with ``ordered=True``. Raises, while
+    iterating: ``BucketNotFound``, ``AccessDenied``, ``TransferError`` (a page kept failing after every
+    retry) and the other ``StorageError`` subclasses a request can map to.
     """
 
     def __init__(self, producer: Producer) -> None:

@@ -42,6 +42,12 @@ class ObjectStream:
     ``concurrency`` ranges in parallel whenever its buffer runs dry and keeps nothing in flight between
     chunks, so breaking out of the loop leaves no task or request behind. A failed range raises at the
     point in the stream where its bytes would have come, after every byte before it.
+
+    Made by ``AsyncS3Store.stream``, not built directly. Raises, while iterating: ``ObjectNotFound`` (no
+    such key or version), ``ObjectChanged`` (the object was replaced mid-stream: every range is pinned to
+    the first answer's ETag), ``TransferError`` (a range kept failing after every retry), and the other
+    ``StorageError`` subclasses a request can map to. Bytes are not checksum-verified: they reach the
+    consumer before the last one arrives (``download`` verifies).
     """
 
     def __init__(

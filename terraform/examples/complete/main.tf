@@ -71,3 +71,20 @@ module "worker_iam" {
   kms_key_arns    = [aws_kms_key.this.arn]
   role_name       = var.worker_role_name
 }
+
+# The worker as a Lambda function fed by the queue, instead of (or next to) a long-running service.
+module "lambda_worker" {
+  source = "../../modules/sqs-lambda-worker"
+  count  = var.lambda_worker != null ? 1 : 0
+
+  function_name                    = "${var.queue_name}-worker"
+  zip_path                         = var.lambda_worker.zip_path
+  handler                          = var.lambda_worker.handler
+  timeout                          = var.lambda_worker.timeout
+  queue_arn                        = module.notifications.queue_arn
+  queue_visibility_timeout_seconds = module.notifications.visibility_timeout_seconds
+  worker_policy_arn                = module.worker_iam.policy_arn
+  # The worker policy grants kms:Decrypt on this key, which the function needs to read its environment.
+  kms_key_arn = aws_kms_key.this.arn
+  environment = { AWS_S3_BUCKET_NAME = module.bucket.bucket_id }
+}

@@ -52,3 +52,8 @@ output "kms_key_arn" {
   description = "ARN of the KMS key encrypting the bucket and the queues."
   value       = aws_kms_key.this.arn
 }
+
+output "lambda_function_name" {
+  description = "Name of the Lambda worker, or null when lambda_worker is not set."
+  value       = one(module.lambda_worker[*].function_name)
+}

@@ -76,3 +76,13 @@ variable "tags" {
   default     = { Project = "aiostorage-example" }
   nullable    = false
 }
+
+variable "lambda_worker" {
+  description = "Deploy the worker as a Lambda function fed by the queue: its zip, handler and timeout (6 x timeout must fit in the queue's 300 s visibility timeout). null: no function."
+  type = object({
+    zip_path = string
+    handler  = optional(string, "lambda_worker.handler")
+    timeout  = optional(number, 30)
+  })
+  default = null
+}

@@ -32,3 +32,8 @@ output "notification_ids" {
   description = "Ids of the bucket's queue notification configurations, one per suffix."
   value       = [for suffix in local.suffixes : "${var.queue_name}${suffix}"]
 }
+
+output "visibility_timeout_seconds" {
+  description = "Visibility timeout of the main queue (a Lambda consumer's timeout must fit six times in it)."
+  value       = aws_sqs_queue.this.visibility_timeout_seconds
+}

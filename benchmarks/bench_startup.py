@@ -2,9 +2,9 @@
 needs, against ``import aioboto3`` (and an empty interpreter, the floor).
 
 Each case runs ``--rounds`` times as a fresh process; the figures are the medians of the wall time and
-of the peak resident size (``wait4``'s ``ru_maxrss``: a child counts what it inherited when forked, so
-this script imports nothing heavy). Then ``python -X importtime`` shows where the store's import time
-goes: the modules with the largest cumulative time, and the total of each top-level package's own time.
+of the peak resident size (``wait4``'s ``ru_maxrss``, taken by a small launcher: see ``LAUNCHER``).
+Then ``python -X importtime`` shows where the store's import time goes: the modules with the largest
+cumulative time, and the total of each top-level package's own time.
 
     python -m benchmarks.bench_startup [--rounds 10] [--bin .venv/bin] [--top 15]
 
@@ -15,15 +15,17 @@ checkout's virtualenv to compare against.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
-import time
+import tempfile
 from collections import Counter
 from pathlib import Path
 
 STORE_IMPORT = "from aiostorage import AsyncS3Store, StoreSettings; AsyncS3Store.__aenter__"
+# Where the measured processes run: ``python -c`` puts the current folder first on sys.path, and a checkout's
+# folder would shadow the installed package being measured.
+NEUTRAL = tempfile.gettempdir()
 
 
 def cases(bin_dir: Path) -> dict[str, list[str]]:
@@ -39,22 +41,35 @@ def cases(bin_dir: Path) -> dict[str, list[str]]:
     }
 
 
+# Starts one measured process and reports its wall time, peak RSS and exit code. A child's peak counts
+# what it inherited when forked (or spawned), so the measured process is started by this small
+# interpreter (no site, nothing imported) rather than by the benchmark: the floor is then an empty
+# interpreter's own size.
+LAUNCHER = """
+import os, sys, time
+started = time.perf_counter()
+quiet = [(os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0), (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)]
+pid = os.posix_spawn(sys.argv[1], sys.argv[1:], os.environ, file_actions=quiet)
+_, status, usage = os.wait4(pid, 0)
+print(time.perf_counter() - started, usage.ru_maxrss * 1024, os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_once(command: list[str]) -> tuple[float, int]:
     """(wall seconds, peak RSS in bytes) of one run of ``command``."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise subprocess.CalledProcessError(process.returncode, command)
-    return elapsed, usage.ru_maxrss * 1024
+    launched = subprocess.run(
+        [sys.executable, "-S", "-c", LAUNCHER, *command], cwd=NEUTRAL, capture_output=True, text=True, check=True
+    )
+    elapsed, peak, code = launched.stdout.split()
+    if int(code) != 0:
+        raise subprocess.CalledProcessError(int(code), command)
+    return float(elapsed), int(peak)
 
 
 def importtime(python: str, statement: str) -> tuple[list[tuple[int, str]], Counter[str]]:
     """``-X importtime`` of ``statement``: (cumulative µs, module) rows and each package's own µs."""
     stderr = subprocess.run(
-        [python, "-X", "importtime", "-c", statement], capture_output=True, text=True, check=True
+        [python, "-X", "importtime", "-c", statement], cwd=NEUTRAL, capture_output=True, text=True, check=True
     ).stderr
     rows: list[tuple[int, str]] = []
     packages: Counter[str] = Counter()
@@ -73,7 +88,7 @@ def importtime(python: str, statement: str) -> tuple[list[tuple[int, str]], Coun
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--bin", type=Path, default=Path(sys.executable).parent)
+    parser.add_argument("--bin", type=Path, default=Path(sys.executable).parent.absolute())
     parser.add_argument("--top", type=int, default=15)
     args = parser.parse_args()
 

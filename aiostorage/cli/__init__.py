@@ -79,12 +79,10 @@ class _Command(click.Command):
     """A command that keeps the order of its ``--exclude`` and ``--include`` options, which click does not."""
 
     def parse_args(self, context: click.Context, args: list[str]) -> list[str]:
-        if any(option in self.params_names() for option in FILTER_OPTIONS):
+        options = {name for parameter in self.params for name in getattr(parameter, "opts", ())}
+        if options.issuperset(FILTER_OPTIONS):
             context.meta["aiostorage.filters"] = filter_rules(args)
         return super().parse_args(context, args)
-
-    def params_names(self) -> set[str]:
-        return {name for parameter in self.params for name in getattr(parameter, "opts", ())}
 
 
 class _Group(click.Group):

@@ -30,10 +30,12 @@ if TYPE_CHECKING:
         DeleteResult,
         DownloadResult,
         ObjectInfo,
+        ObjectVersion,
         PresignedPost,
         TransferProgress,
         UploadResult,
     )
+    from ._options import WriteOptions
     from ._settings import StoreSettings
     from ._store import AsyncS3Store
     from .events import S3EventPoller, S3EventRecord, parse_s3_event, sqs_lambda_handler
@@ -59,9 +61,11 @@ _LOCATIONS = {
     "DeleteResult": "._models",
     "DownloadResult": "._models",
     "ObjectInfo": "._models",
+    "ObjectVersion": "._models",
     "PresignedPost": "._models",
     "TransferProgress": "._models",
     "UploadResult": "._models",
+    "WriteOptions": "._options",
     "StoreSettings": "._settings",
     "AsyncS3Store": "._store",
     "S3EventPoller": ".events",
@@ -91,6 +95,7 @@ __all__ = [
     "ObjectListing",
     "ObjectNotFound",
     "ObjectStream",
+    "ObjectVersion",
     "PresignedPost",
     "S3EventPoller",
     "S3EventRecord",
@@ -99,6 +104,7 @@ __all__ = [
     "TransferError",
     "TransferProgress",
     "UploadResult",
+    "WriteOptions",
     "parse_s3_event",
     "sqs_lambda_handler",
 ]

@@ -20,6 +20,8 @@ __all__ = ["S3Context"]
 
 T = TypeVar("T")
 
+# HEAD asks for the checksum S3 stored with the object.
+_HEAD_ARGS: dict[str, Any] = {"ChecksumMode": "ENABLED"}
 # What a request outside any bulk transfer enters in place of a budget.
 _NO_BUDGET = nullcontext()
 
@@ -110,6 +112,6 @@ class S3Context:
             )
 
     async def head(self, key: str, *, bucket: str | None = None, version_id: str | None = None) -> ObjectInfo:
-        """HeadObject as an ``ObjectInfo``; raises ``ObjectNotFound``."""
-        extra: dict[str, Any] = {"VersionId": version_id} if version_id else {}
+        """HeadObject as an ``ObjectInfo`` (with its checksum, where S3 stored one); raises ``ObjectNotFound``."""
+        extra: dict[str, Any] = {"VersionId": version_id, "ChecksumMode": "ENABLED"} if version_id else _HEAD_ARGS
         return object_info_from_head(key, await self.request("HeadObject", key=key, bucket=bucket, **extra))

@@ -114,6 +114,9 @@ _CODE_TO_ERROR: dict[str, type[StorageError]] = {
     "EntityTooSmall": InvalidArgument,
     "EntityTooLarge": InvalidArgument,
     "KeyTooLongError": InvalidArgument,
+    "InvalidTag": InvalidArgument,
+    "InvalidStorageClass": InvalidArgument,
+    "InvalidEncryptionAlgorithmError": InvalidArgument,
     "InvalidPart": IntegrityError,
     "BadDigest": IntegrityError,
     "InvalidDigest": IntegrityError,
@@ -122,6 +125,11 @@ _CODE_TO_ERROR: dict[str, type[StorageError]] = {
     "QueueDoesNotExist": ConfigError,
     "InvalidClientTokenId": AccessDenied,
 }
+
+
+# The code an error carries when the answer had none of its own: HEAD's bare 404 is a missing key (a
+# HEAD cannot tell a missing bucket apart), so every operation reports a missing key alike.
+_CODE_ALIASES = {"404": "NoSuchKey", "NotFound": "NoSuchKey"}
 
 
 def error_code(exc: ClientError) -> str:
@@ -149,6 +157,8 @@ def translate(exc: BaseException, *, operation: str, bucket: str | None = None, 
         code = error_code(exc)
         message = exc.response.get("Error", {}).get("Message") or code
         cls = _CODE_TO_ERROR.get(code, StorageError)
+        if code in _CODE_ALIASES:
+            code, message = _CODE_ALIASES[code], "the key does not exist"
         return cls(f"{context}: {code}: {message}", bucket=bucket, key=key, operation=operation, code=code)
     if is_certificate_error(exc):
         return ConfigError(

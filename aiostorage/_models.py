@@ -17,6 +17,7 @@ __all__ = [
     "DeleteResult",
     "DownloadResult",
     "ObjectInfo",
+    "ObjectVersion",
     "PresignedPost",
     "TransferProgress",
     "UploadResult",
@@ -57,7 +58,8 @@ class DownloadResult(_Result):
 
 
 class ObjectInfo(_Result):
-    """An object as listed or inspected; ``content_type`` and ``metadata`` are filled by ``head``."""
+    """An object as listed or inspected; the fields from ``content_type`` on are filled by ``head``
+    (``None`` where S3 sent none). ``checksum`` is ``"ALGORITHM:base64"``, as in ``UploadResult``."""
 
     key: str
     size: int
@@ -66,6 +68,28 @@ class ObjectInfo(_Result):
     version_id: str | None = None
     content_type: str | None = None
     metadata: dict[str, str] | None = None
+    # Object options and attributes (WriteOptions), as HEAD reports them.
+    cache_control: str | None = None
+    content_disposition: str | None = None
+    content_encoding: str | None = None
+    content_language: str | None = None
+    expires: datetime | None = None
+    storage_class: str | None = None
+    sse: str | None = None
+    sse_kms_key_id: str | None = None
+    checksum: str | None = None
+
+
+class ObjectVersion(_Result):
+    """One version of an object, or a delete marker (``size`` and ``etag`` then ``None``)."""
+
+    key: str
+    version_id: str
+    is_latest: bool
+    is_delete_marker: bool
+    size: int | None = None
+    etag: str | None = None
+    last_modified: datetime | None = None
 
 
 class DeleteError(_Result):
@@ -156,6 +180,15 @@ def object_info_from_head(key: str, response: dict[str, Any]) -> ObjectInfo:
         version_id=response.get("VersionId"),
         content_type=response.get("ContentType"),
         metadata=dict(response.get("Metadata") or {}),
+        cache_control=response.get("CacheControl"),
+        content_disposition=response.get("ContentDisposition"),
+        content_encoding=response.get("ContentEncoding"),
+        content_language=response.get("ContentLanguage"),
+        expires=response.get("Expires"),
+        storage_class=response.get("StorageClass"),
+        sse=response.get("ServerSideEncryption"),
+        sse_kms_key_id=response.get("SSEKMSKeyId"),
+        checksum=checksum_from_response(response),
     )
 
 

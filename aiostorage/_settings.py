@@ -96,6 +96,12 @@ class StoreSettings(BaseSettings):
     addressing_style: Literal["auto", "path", "virtual"] = Field(
         "auto", validation_alias=_env("addressing_style", "AIOSTORAGE_ADDRESSING_STYLE")
     )
+    # Defaults of every write through the store, overridden field by field by a call's ``WriteOptions``.
+    sse: Literal["AES256", "aws:kms", "aws:kms:dsse"] | None = Field(
+        None, validation_alias=_env("sse", "AIOSTORAGE_SSE")
+    )
+    sse_kms_key_id: str | None = Field(None, validation_alias=_env("sse_kms_key_id", "AIOSTORAGE_SSE_KMS_KEY_ID"))
+    storage_class: str | None = Field(None, validation_alias=_env("storage_class", "AIOSTORAGE_STORAGE_CLASS"))
 
     def __init__(self, **values: Any) -> None:
         # ``extra="ignore"`` keeps a ``.env`` shared with other tools readable, but it would also drop a
@@ -129,6 +135,8 @@ class StoreSettings(BaseSettings):
     def _check_credentials(self) -> StoreSettings:
         if (self.aws_access_key_id is None) != (self.aws_secret_access_key is None):
             raise ValueError("aws_access_key_id and aws_secret_access_key must be given together")
+        if self.sse_kms_key_id and self.sse == "AES256":
+            raise ValueError("sse_kms_key_id goes with sse 'aws:kms' or 'aws:kms:dsse', not 'AES256'")
         return self
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import builtins
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -24,25 +25,37 @@ from ._models import (
     DeleteResult,
     DownloadResult,
     ObjectInfo,
+    ObjectVersion,
     PresignedPost,
     TransferProgress,
     UploadResult,
 )
+from ._options import WriteOptions
 from ._retry import Retrying
 from ._settings import MAX_PRESIGN_EXPIRY, MAX_SINGLE_COPY, StoreSettings
 from ._transport import Transport, create_client
-from ._validate import check_byte_range, check_key, check_part_size, check_positive, check_prefix
+from ._validate import (
+    check_attributes,
+    check_byte_range,
+    check_key,
+    check_part_size,
+    check_positive,
+    check_prefix,
+)
 from .transfer import bulk
 from .transfer.copy import copy_key
 from .transfer.delete import delete_keys
 from .transfer.download import download_object
 from .transfer.get import get_bytes
 from .transfer.listing import ObjectListing, list_level, list_objects
+from .transfer.options import resolve_options
 from .transfer.presign import presign_post, presign_url
 from .transfer.sources import UploadSource
 from .transfer.stream import ObjectStream
 from .transfer.sync import Direction, check_direction, normalise_prefix, sync
+from .transfer.tags import check_tags, get_tags, put_tags
 from .transfer.upload import object_attributes, put_object, upload
+from .transfer.versions import list_versions
 
 __all__ = ["AsyncS3Store"]
 
@@ -55,6 +68,8 @@ class AsyncS3Store:
     """
 
     _admission: anyio.Semaphore  # set while open
+    # A store from ``for_bucket``: its parent's open context and admission, or StorageError once closed.
+    _borrow: Callable[[], tuple[S3Context, anyio.Semaphore]] | None = None
 
     def __init__(
         self,
@@ -73,6 +88,9 @@ class AsyncS3Store:
             "concurrency", concurrency if concurrency is not None else self.settings.concurrency
         )
         self.part_size = check_part_size(part_size if part_size is not None else self.settings.part_size)
+        # Whether the settings give writes defaults (encryption, storage class): else a write without
+        # options skips merging them, on the small-object path where every microsecond shows.
+        self._write_defaults = bool(self.settings.sse or self.settings.sse_kms_key_id or self.settings.storage_class)
         self._stack: AsyncExitStack | None = None
         self._open_ctx: S3Context | None = None
 
@@ -81,6 +99,8 @@ class AsyncS3Store:
         return f"AsyncS3Store(bucket={self.bucket!r}, region={self.settings.region!r}{endpoint})"
 
     async def __aenter__(self) -> Self:
+        if self._borrow is not None:
+            return self  # a store from ``for_bucket`` lives on its parent's client
         if self._stack is not None:
             raise StorageError("this AsyncS3Store is already open")
         stack = AsyncExitStack()
@@ -105,7 +125,12 @@ class AsyncS3Store:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the client and its connections; the store cannot be used afterwards."""
+        """Close the client and its connections; the store cannot be used afterwards.
+
+        A store from ``for_bucket`` closes nothing: its parent owns the client.
+        """
+        if self._borrow is not None:
+            return
         stack, self._stack, self._open_ctx = self._stack, None, None
         if stack is not None:
             await stack.aclose()
@@ -113,6 +138,8 @@ class AsyncS3Store:
     @property
     def _ctx(self) -> S3Context:
         """The open transport and request runner; raises ``StorageError`` outside ``async with``."""
+        if self._borrow is not None:
+            return self._borrowed_ctx(self._borrow)
         if self._open_ctx is None:
             raise StorageError("AsyncS3Store is not open: use it inside `async with AsyncS3Store(...)`")
         return self._open_ctx
@@ -131,16 +158,18 @@ class AsyncS3Store:
         *,
         content_type: str | None = None,
         metadata: dict[str, str] | None = None,
+        options: WriteOptions | None = None,
     ) -> UploadResult:
-        """Store ``data`` under ``key`` with one PutObject (CRC32-checked by S3)."""
+        """Store ``data`` under ``key`` with one PutObject (CRC32-checked by S3 unless ``options`` say otherwise)."""
         check_key(key)
         if not isinstance(data, bytes | bytearray | memoryview):
             raise TypeError(f"data must be bytes-like, got {type(data).__name__}")
-        attributes = object_attributes(key, content_type, metadata)
+        ctx = self._ctx
+        write = resolve_options(ctx, options) if options is not None or self._write_defaults else None
+        attributes = object_attributes(key, content_type, metadata, write)
         # A gather of thousands of calls runs each one up to its first wait at once: waiting here, before
         # the request is built, costs the event loop little, and the first requests go out without waiting
         # behind every other call's half-built request (and the garbage collector's passes over them).
-        ctx = self._ctx
         async with self._admission:
             return await put_object(ctx, key, memoryview(data).cast("B"), attributes=attributes)
 
@@ -171,10 +200,12 @@ class AsyncS3Store:
             return False
         return True
 
-    async def delete(self, key: str) -> None:
-        """Delete ``key``; deleting a missing key is not an error."""
+    async def delete(self, key: str, *, version_id: str | None = None) -> None:
+        """Delete ``key`` (in a versioned bucket: add a delete marker, or remove ``version_id`` for good);
+        deleting a missing key is not an error."""
         check_key(key)
-        await self._ctx.request("DeleteObject", key=key)
+        extra: dict[str, Any] = {"VersionId": version_id} if version_id else {}
+        await self._ctx.request("DeleteObject", key=key, **extra)
 
     async def delete_many(self, keys: Iterable[str]) -> DeleteResult:
         """Delete many keys in batches of 1,000 sent in parallel; S3's per-key errors are reported."""
@@ -188,6 +219,7 @@ class AsyncS3Store:
         *,
         src_bucket: str | None = None,
         metadata: dict[str, str] | None = None,
+        options: WriteOptions | None = None,
         multipart_threshold: int = MAX_SINGLE_COPY,
         part_size: int | None = None,
         concurrency: int | None = None,
@@ -195,18 +227,22 @@ class AsyncS3Store:
         """Copy an object server-side into this bucket; parallel part copies above ``multipart_threshold``.
 
         Every request is pinned to the source's ETag, so a source replaced mid-copy raises
-        ``ObjectChanged``. ``metadata`` replaces the source's; by default it is kept.
+        ``ObjectChanged``. ``metadata`` and the content attributes and tags in ``options`` replace the
+        source's; by default they are kept. Storage class and encryption come from ``options`` and settings.
         """
         check_key(src_key)
         check_key(dst_key)
         check_positive("multipart_threshold", multipart_threshold)
+        check_attributes(None, metadata)
         chosen_part_size = self._part_size(part_size)
+        ctx = self._ctx
         return await copy_key(
-            self._ctx,
+            ctx,
             src_key,
             src_bucket or self.bucket,
             dst_key,
             metadata=metadata,
+            options=resolve_options(ctx, options),
             multipart_threshold=min(multipart_threshold, MAX_SINGLE_COPY),
             part_size=chosen_part_size,
             concurrency=self._concurrency(concurrency),
@@ -224,6 +260,7 @@ class AsyncS3Store:
         part_size: int | None = None,
         concurrency: int | None = None,
         progress: Callable[[TransferProgress], None] | None = None,
+        options: WriteOptions | None = None,
     ) -> UploadResult:
         """Upload a path, bytes-like, binary file (sync or async), or (async) iterable of bytes to ``key``.
 
@@ -233,11 +270,12 @@ class AsyncS3Store:
         """
         check_key(key)
         chosen_part_size = self._part_size(part_size)
+        ctx = self._ctx
         return await upload(
-            self._ctx,
+            ctx,
             source,
             key,
-            attributes=object_attributes(key, content_type, metadata),
+            attributes=object_attributes(key, content_type, metadata, resolve_options(ctx, options)),
             part_size=chosen_part_size,
             explicit_part_size=part_size is not None,
             concurrency=self._concurrency(concurrency),
@@ -321,6 +359,7 @@ class AsyncS3Store:
         metadata: dict[str, str] | None = None,
         progress: Callable[[BulkProgress], None] | None = None,
         fail_fast: bool = False,
+        options: WriteOptions | None = None,
     ) -> BulkResult:
         """Upload every ``(source, key)`` pair under one budget of ``concurrency`` requests.
 
@@ -329,8 +368,12 @@ class AsyncS3Store:
         error is in the returned ``BulkResult``, in the order given.
         """
         items = [(source, check_key(key)) for source, key in pairs]
-        options = self._bulk_options(concurrency, part_size, progress, fail_fast)
-        return await bulk.upload_many(self._ctx, items, options, metadata=metadata)
+        check_attributes(None, metadata)
+        ctx = self._ctx
+        write = resolve_options(ctx, options)
+        return await bulk.upload_many(
+            ctx, items, self._bulk_options(concurrency, part_size, progress, fail_fast), metadata=metadata, write=write
+        )
 
     async def download_many(
         self,
@@ -366,6 +409,7 @@ class AsyncS3Store:
         part_size: int | None = None,
         progress: Callable[[BulkProgress], None] | None = None,
         fail_fast: bool = False,
+        options: WriteOptions | None = None,
     ) -> BulkResult:
         """Copy every ``(src_key, dst_key)`` pair server-side into this bucket, under one budget of requests.
 
@@ -373,13 +417,15 @@ class AsyncS3Store:
         no HEAD first (except above 5 GiB, where the multipart copy must carry the metadata itself), and
         its listed ETag pins the copy, so a source replaced since the listing fails as ``ObjectChanged``
         (where the server checks ``x-amz-copy-source-if-match``, as S3 does; moto does not).
-        Metadata is kept. Failures are reported per item, as with ``upload_many``.
+        Metadata is kept, and so are the other attributes ``options`` do not replace (as with ``copy``).
+        Failures are reported per item, as with ``upload_many``.
         """
         entries = [(entry, check_key(dst_key)) for entry, dst_key in pairs]
-        options = self._bulk_options(concurrency, part_size, progress, fail_fast)
+        bulk_options = self._bulk_options(concurrency, part_size, progress, fail_fast)
         ctx = self._ctx
+        write = resolve_options(ctx, options)
         items = [(*_listed(entry), dst_key) for entry, dst_key in entries]
-        return await bulk.copy_many(ctx, items, options, src_bucket=src_bucket or self.bucket)
+        return await bulk.copy_many(ctx, items, bulk_options, src_bucket=src_bucket or self.bucket, write=write)
 
     async def sync(
         self,
@@ -393,6 +439,7 @@ class AsyncS3Store:
         progress: Callable[[BulkProgress], None] | None = None,
         fail_fast: bool = False,
         follow_symlinks: bool = True,
+        options: WriteOptions | None = None,
         select: Callable[[str], bool] | None = None,
         dry_run: bool = False,
     ) -> BulkResult:
@@ -411,6 +458,7 @@ class AsyncS3Store:
         folder above it reported as a loop); ``follow_symlinks=False`` skips every link. Going up,
         ``local_dir`` must be a folder (``InvalidArgument`` before any request otherwise).
         The result lists transfers and failures as items, and ``skipped`` (unchanged) and ``deleted``.
+        ``options`` are the uploads' (going up only).
 
         ``select``, given a path below ``local_dir`` and ``prefix`` (``/``-separated), leaves out both
         sides of what it rejects: not transferred, not deleted. ``dry_run=True`` plans without writing:
@@ -419,15 +467,20 @@ class AsyncS3Store:
         """
         way = check_direction(direction)
         root = normalise_prefix(check_prefix(prefix))
-        options = self._bulk_options(concurrency, part_size, progress, fail_fast)
+        if options is not None and way == "down":
+            raise InvalidArgument("options apply to uploads: sync(direction='down') writes no object")
+        bulk_options = self._bulk_options(concurrency, part_size, progress, fail_fast)
+        ctx = self._ctx
+        write = resolve_options(ctx, options)
         return await sync(
-            self._ctx,
+            ctx,
             Path(local_dir),
             root,
             way,
-            options,
+            bulk_options,
             delete=delete,
             follow_symlinks=follow_symlinks,
+            write=write,
             select=select,
             dry_run=dry_run,
         )
@@ -463,10 +516,30 @@ class AsyncS3Store:
 
     # Presigned requests (signed locally, no request is sent)
 
-    async def presign_get(self, key: str, *, expires_in: int = 3600) -> str:
-        """A URL anyone can GET the object with until it expires."""
+    async def presign_get(
+        self,
+        key: str,
+        *,
+        expires_in: int = 3600,
+        version_id: str | None = None,
+        response_content_disposition: str | None = None,
+        response_content_type: str | None = None,
+        response_cache_control: str | None = None,
+    ) -> str:
+        """A URL anyone can GET the object (or its ``version_id``) with until it expires.
+
+        The ``response_*`` arguments set the answer's headers, e.g. ``response_content_disposition=
+        'attachment; filename="report.pdf"'`` for a browser to save it under that name.
+        """
         check_key(key)
-        return await presign_url(self._ctx, "get_object", key, self._expiry(expires_in))
+        given = {
+            "VersionId": version_id,
+            "ResponseContentDisposition": response_content_disposition,
+            "ResponseContentType": response_content_type,
+            "ResponseCacheControl": response_cache_control,
+        }
+        params = {name: value for name, value in given.items() if value is not None}
+        return await presign_url(self._ctx, "get_object", key, self._expiry(expires_in), **params)
 
     async def presign_put(self, key: str, *, expires_in: int = 3600, content_type: str | None = None) -> str:
         """A URL anyone can PUT the object to; with ``content_type`` the upload must send that type."""
@@ -488,6 +561,46 @@ class AsyncS3Store:
         if max_size is not None:
             check_positive("max_size", max_size)
         return await presign_post(self._ctx, key, expires_in=expires_in, max_size=max_size, content_type=content_type)
+
+    # Tags, versions, other buckets
+
+    async def get_tags(self, key: str, *, version_id: str | None = None) -> dict[str, str]:
+        """The object's tags; raises ``ObjectNotFound``."""
+        check_key(key)
+        return await get_tags(self._ctx, key, version_id=version_id)
+
+    async def put_tags(self, key: str, tags: Mapping[str, str], *, version_id: str | None = None) -> None:
+        """Replace the object's tags with ``tags`` (at most 10; ``{}`` removes them)."""
+        check_key(key)
+        await put_tags(self._ctx, key, check_tags(dict(tags)) if tags else {}, version_id=version_id)
+
+    def list_versions(self, prefix: str = "") -> AsyncIterator[ObjectVersion]:
+        """Every version and delete marker under ``prefix`` (keys in order, each key's newest first)."""
+        check_prefix(prefix)
+        return list_versions(self._ctx, prefix)
+
+    def for_bucket(self, name: str) -> AsyncS3Store:
+        """A store for the bucket ``name`` on this store's client, connection pool and request budget.
+
+        Usable while this store is open, without ``async with``; closing it does nothing.
+        """
+        if not isinstance(name, str) or not name:
+            raise InvalidArgument(f"bucket name must be a non-empty str, got {name!r}")
+        lend = self._borrow if self._borrow is not None else self._lend
+        return _BucketStore(name, lend, settings=self.settings, concurrency=self.concurrency, part_size=self.part_size)
+
+    def _lend(self) -> tuple[S3Context, anyio.Semaphore]:
+        """What a store from ``for_bucket`` shares: this store's open context and admission."""
+        if self._open_ctx is None:
+            raise StorageError(f"the store of bucket {self.bucket!r} that this store was made from is closed")
+        return self._open_ctx, self._admission
+
+    def _borrowed_ctx(self, borrow: Callable[[], tuple[S3Context, anyio.Semaphore]]) -> S3Context:
+        base, admission = borrow()
+        if self._open_ctx is None or self._open_ctx.retrying is not base.retrying:  # first use, or parent reopened
+            self._open_ctx = replace(base, transport=Transport(base.client, self.bucket))
+            self._admission = admission
+        return self._open_ctx
 
     # Argument resolution: explicit arguments, then the store's own
 
@@ -520,6 +633,22 @@ class AsyncS3Store:
             progress=progress,
             fail_fast=fail_fast,
         )
+
+
+class _BucketStore(AsyncS3Store):
+    """A store for another bucket on a store's client, pool and request budget (``for_bucket``)."""
+
+    def __init__(
+        self,
+        bucket: str,
+        borrow: Callable[[], tuple[S3Context, anyio.Semaphore]],
+        *,
+        settings: StoreSettings,
+        concurrency: int,
+        part_size: int,
+    ) -> None:
+        super().__init__(bucket, settings=settings, concurrency=concurrency, part_size=part_size)
+        self._borrow = borrow
 
 
 def _listed(entry: str | ObjectInfo) -> tuple[str, ObjectInfo | None]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from .compat import body_reader
-from .direct import DIRECT_MAX, DirectClient
+from .direct import DIRECT_MAX, DirectClient, put_checksum_algorithms
 from .http1 import Response
 from .pages import ListPage, install_listing_hooks, read_page
 from .payload import Body, FileBody, install_payload_hooks, request_args, signs_payload
@@ -34,6 +34,7 @@ class Transport:
         self.bucket = bucket
         self.signs_payload = signs_payload(client)
         self._direct = DirectClient(client, bucket)
+        self._checksum_algorithms: frozenset[str] | None = None
         install_payload_hooks(client)
         install_listing_hooks(client)
 
@@ -43,13 +44,20 @@ class Transport:
         return self._direct.usable
 
     def takes_small_put(self, size: int, attributes: dict[str, Any]) -> bool:
-        """Whether ``put_small`` takes a body of ``size`` bytes with these attributes (worth reading it whole)."""
+        """Whether ``put_small`` takes a body of ``size`` bytes with these attributes (worth reading it whole):
+        botocore's PutObject parameters that travel as headers, in ASCII."""
         return self._direct.takes(size, attributes)
 
-    async def put_small(self, key: str, body: bytes, attributes: dict[str, Any]) -> dict[str, Any] | None:
-        """PutObject of ``body`` on the direct path, with a CRC32 checksum; ETag, VersionId and
-        ChecksumCRC32 as botocore names them, or None for botocore to make the request."""
-        return await self._direct.put(key, body, attributes)
+    async def put_small(
+        self, key: str, body: bytes, attributes: dict[str, Any], checksum: str | None = None
+    ) -> dict[str, Any] | None:
+        """PutObject of ``body`` with ``attributes`` (botocore's parameters) on the direct path; ETag,
+        VersionId and the checksum as botocore names them, or None for botocore to make the request.
+
+        The checksum is CRC32, computed here, unless ``attributes`` name another ``ChecksumAlgorithm``,
+        whose base64 value is then ``checksum``.
+        """
+        return await self._direct.put(key, body, attributes, checksum)
 
     async def get_small(self, key: str, headers: dict[str, str]) -> Response | None:
         """GetObject of ``key`` on the direct path, answered with at most ``DIRECT_MAX`` bytes of body
@@ -64,9 +72,17 @@ class Transport:
             self.client, self.bucket, self._direct, prefix, delimiter=delimiter, start_after=start_after, token=token
         )
 
-    def upload_args(self, part: Body, *, crc32: str, sha256: str | None) -> dict[str, Any]:
+    def upload_args(self, part: Body, *, checksum: str, sha256: str | None, algorithm: str = "CRC32") -> dict[str, Any]:
         """The body and checksum arguments of a PutObject or UploadPart of ``part`` through botocore.
 
-        ``crc32`` is base64, ``sha256`` hex and needed only where ``signs_payload``.
+        ``checksum`` is the base64 ``algorithm`` checksum, ``sha256`` hex and needed only where
+        ``signs_payload``.
         """
-        return request_args(part, crc32, sha256)
+        return request_args(part, algorithm, checksum, sha256)
+
+    @property
+    def checksum_algorithms(self) -> frozenset[str]:
+        """The checksum algorithms this client's model of PutObject accepts."""
+        if self._checksum_algorithms is None:
+            self._checksum_algorithms = put_checksum_algorithms(self.client)
+        return self._checksum_algorithms

@@ -8,11 +8,12 @@ presigning a probe URL: addressing style, region and custom endpoints are botoco
 signs each request itself (``signer.py``; a PUT's payload SHA-256 always signed, over HTTP and HTTPS
 alike) and sends it through the client's own HTTP session (``HTTPSession.send_direct``).
 
-A PUT carries a CRC32 checksum header for S3 to verify, as botocore would send it. A GET reads at most
-``DIRECT_MAX`` bytes of answer, a listing page at most ``LIST_MAX``. The bucket must be a plain name on
-a SigV4 client (no access point ARNs, no directory buckets, no Object Lambda), and a PUT's content type
-and metadata ASCII. A redirect to another region switches the direct path off for good: botocore
-follows it. So does a client whose internals are not what ``compat.py`` expects.
+A PUT carries a checksum header for S3 to verify (CRC32 unless told otherwise), as botocore would
+send it, and every other PutObject parameter it is given as the header botocore's model names for it,
+signed like the rest. A GET reads at most ``DIRECT_MAX`` bytes of answer, a listing page at most
+``LIST_MAX``. The bucket must be a plain name on a SigV4 client (no access point ARNs, no directory
+buckets, no Object Lambda), and a PUT's headers ASCII. A redirect to another region switches the
+direct path off for good: botocore follows it. So does a client whose internals are not what ``compat.py`` expects.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import base64
 import hashlib
 import re
 from datetime import UTC, datetime
+from email.utils import formatdate
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -52,6 +54,30 @@ _REDIRECT_CODES = frozenset({"PermanentRedirect", "AuthorizationHeaderMalformed"
 _ERROR_FIELD = re.compile(rb"<(Code|Message)>([^<]*)</\1>")
 
 
+# Parameters a PUT sends itself: the content type, the metadata, and the checksum it computes.
+_CHECKSUM_PARAM = "ChecksumAlgorithm"
+_OWN_PARAMS = frozenset({"ContentType", "Metadata", _CHECKSUM_PARAM})
+_CHECKSUM_HEADERS = {"CRC32": "x-amz-checksum-crc32"}
+
+
+def _put_header_params(client: Any) -> dict[str, tuple[str, str]]:
+    """PutObject's parameters that travel as one header each: name -> (header, shape type), from the
+    client's service model."""
+    shape = client.meta.service_model.operation_model("PutObject").input_shape
+    found: dict[str, tuple[str, str]] = {}
+    for name, member in shape.members.items():
+        if member.serialization.get("location") == "header" and name not in _OWN_PARAMS:
+            found[name] = (member.serialization.get("name", name), member.type_name)
+    return found
+
+
+def put_checksum_algorithms(client: Any) -> frozenset[str]:
+    """The checksum algorithms the client's model of PutObject accepts."""
+    shape = client.meta.service_model.operation_model("PutObject").input_shape
+    member = shape.members.get(_CHECKSUM_PARAM)
+    return frozenset(getattr(member, "enum", None) or ())
+
+
 class _Redirected(Exception):
     """The bucket's URL is not one this path can use: botocore makes its requests."""
 
@@ -79,34 +105,80 @@ class DirectClient:
         self.usable = _supported(client, bucket)
         self._base: tuple[str, str, str] | None = None
         self._resolving = asyncio.Lock()
+        self._put_headers: dict[str, tuple[str, str]] | None = None
         # The name on the wire predates this module's: servers' logs and tests tell the two paths by it.
         self._user_agent = f"aiostorage/lean {client.meta.config.user_agent or ''}".strip()
 
     def takes(self, size: int, attributes: dict[str, Any]) -> bool:
-        """Whether a PUT of ``size`` bytes with these attributes (content type, metadata) goes this way."""
+        """Whether a PUT of ``size`` bytes with these attributes (botocore's PutObject parameters: content
+        type, metadata, and any other that travels as a header) goes this way: all of them in ASCII."""
+        if not self.usable or size > DIRECT_MAX:
+            return False
         metadata: dict[str, str] = attributes["Metadata"]
         plain = [attributes["ContentType"], *metadata, *metadata.values()]
-        return self.usable and size <= DIRECT_MAX and all(map(str.isascii, plain))
+        if len(attributes) > 2:  # more than the content type and metadata: the options' headers
+            extra = self._option_headers(attributes)
+            if extra is None:
+                return False
+            plain.extend(extra.values())
+        return all(map(str.isascii, plain))
 
-    async def put(self, key: str, body: bytes, attributes: dict[str, Any]) -> dict[str, Any] | None:
-        """PUT ``body`` at ``key`` with a CRC32 checksum; the answer's ETag, VersionId and ChecksumCRC32."""
+    async def put(
+        self, key: str, body: bytes, attributes: dict[str, Any], checksum: str | None = None
+    ) -> dict[str, Any] | None:
+        """PUT ``body`` at ``key`` with a checksum: CRC32, or ``checksum`` of the ``ChecksumAlgorithm`` the
+        attributes name; the answer's ETag, VersionId and checksum."""
         metadata: dict[str, str] = attributes["Metadata"]
-        checksum = base64.b64encode(zlib_ng.crc32(body).to_bytes(4, "big")).decode()
+        algorithm = "CRC32"
+        if checksum is None:
+            checksum = base64.b64encode(zlib_ng.crc32(body).to_bytes(4, "big")).decode()
+        else:
+            algorithm = attributes[_CHECKSUM_PARAM]
+        checksum_header = _CHECKSUM_HEADERS.get(algorithm) or f"x-amz-checksum-{algorithm.lower()}"
         headers = {
             "Content-Type": attributes["ContentType"],
             **{f"x-amz-meta-{name}": value for name, value in metadata.items()},
             "Content-Length": str(len(body)),
-            "x-amz-checksum-crc32": checksum,
-            "x-amz-sdk-checksum-algorithm": "CRC32",
+            checksum_header: checksum,
+            "x-amz-sdk-checksum-algorithm": algorithm,
         }
+        if len(attributes) > 2:
+            extra = self._option_headers(attributes)
+            if extra is None:
+                return None
+            headers.update(extra)
         response = await self._send("PUT", key, headers, body, hashlib.sha256(body).hexdigest(), "PutObject")
         if response is None:
             return None
         return {
             "ETag": response.headers.get("etag"),
             "VersionId": response.headers.get("x-amz-version-id"),
-            "ChecksumCRC32": response.headers.get("x-amz-checksum-crc32"),
+            f"Checksum{algorithm}": response.headers.get(checksum_header),
         }
+
+    def _option_headers(self, attributes: dict[str, Any]) -> dict[str, str] | None:
+        """The headers of the attributes beyond content type, metadata and checksum, serialised as botocore
+        would; None when one has no header in botocore's model of PutObject (botocore then sends it)."""
+        if self._put_headers is None:
+            self._put_headers = _put_header_params(self._client)
+        headers: dict[str, str] = {}
+        for name, value in attributes.items():
+            if name in _OWN_PARAMS:
+                continue
+            found = self._put_headers.get(name)
+            if found is None:
+                return None
+            header, kind = found
+            if kind == "string" and isinstance(value, str):
+                headers[header] = value
+            elif kind == "boolean" and isinstance(value, bool):
+                headers[header] = "true" if value else "false"
+            elif kind == "timestamp" and isinstance(value, datetime):
+                # S3's header dates: RFC 7231's IMF-fixdate, as botocore writes them.
+                headers[header] = formatdate(value.timestamp(), usegmt=True)
+            else:
+                return None
+        return headers
 
     async def get(self, key: str, headers: dict[str, str]) -> Response | None:
         """GET ``key`` with ``headers``; None as well when the answer is over ``DIRECT_MAX`` bytes."""

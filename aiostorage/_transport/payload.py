@@ -100,10 +100,16 @@ def signs_payload(client: Any) -> bool:
     return not str(client.meta.endpoint_url).startswith("https")
 
 
-def request_args(part: Body, crc32: str, sha256: str | None) -> dict[str, Any]:
-    """The body and checksum arguments of a PutObject or UploadPart, ``crc32`` in base64, ``sha256`` in hex."""
+def request_args(part: Body, algorithm: str, checksum: str, sha256: str | None) -> dict[str, Any]:
+    """The body and checksum arguments of a PutObject or UploadPart: the ``algorithm`` (``"CRC32"``, ...)
+    ``checksum`` in base64, ``sha256`` in hex."""
     # The digest parameter is always present (empty when unsigned): it marks the request for our signer.
-    return {"Body": PartBody(part), "ChecksumAlgorithm": "CRC32", "ChecksumCRC32": crc32, _PARAM: sha256 or ""}
+    return {
+        "Body": PartBody(part),
+        "ChecksumAlgorithm": algorithm,
+        f"Checksum{algorithm}": checksum,
+        _PARAM: sha256 or "",
+    }
 
 
 def _take_digest(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:

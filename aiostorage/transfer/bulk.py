@@ -29,6 +29,7 @@ from .._models import (
     TransferProgress,
     UploadResult,
 )
+from .._options import WriteOptions
 from .._settings import MAX_SINGLE_COPY
 from .._tasks import task_group
 from .copy import copy_key
@@ -148,7 +149,12 @@ async def run_jobs(ctx: S3Context, jobs: Sequence[Job], options: BulkOptions) ->
 
 
 async def upload_many(
-    ctx: S3Context, pairs: Sequence[tuple[UploadSource, str]], options: BulkOptions, *, metadata: dict[str, str] | None
+    ctx: S3Context,
+    pairs: Sequence[tuple[UploadSource, str]],
+    options: BulkOptions,
+    *,
+    metadata: dict[str, str] | None,
+    write: WriteOptions | None = None,
 ) -> BulkResult:
     """Upload every ``(source, key)`` pair; see the module's docstring."""
     sizes = await anyio.to_thread.run_sync(lambda: [source_size(source) for source, _ in pairs])
@@ -161,7 +167,7 @@ async def upload_many(
                 budgeted,
                 source,
                 key,
-                attributes=object_attributes(key, None, metadata),
+                attributes=object_attributes(key, None, metadata, write),
                 part_size=options.part_size,
                 explicit_part_size=options.explicit_part_size,
                 concurrency=options.concurrency,
@@ -211,11 +217,17 @@ async def download_many(
 
 
 async def copy_many(
-    ctx: S3Context, pairs: Sequence[tuple[str, ObjectInfo | None, str]], options: BulkOptions, *, src_bucket: str
+    ctx: S3Context,
+    pairs: Sequence[tuple[str, ObjectInfo | None, str]],
+    options: BulkOptions,
+    *,
+    src_bucket: str,
+    write: WriteOptions | None = None,
 ) -> BulkResult:
     """Copy every ``(src_key, listed info or None, dst_key)`` from ``src_bucket`` into ``ctx.bucket``.
 
-    A listed source needs no HEAD first (see ``copy_key``); the source's metadata is kept.
+    A listed source needs no HEAD first (see ``copy_key``); the source's metadata is kept, and so are
+    its other attributes unless ``write`` replaces them.
     """
 
     def job(src_key: str, listed: ObjectInfo | None, dst_key: str) -> Job:
@@ -227,6 +239,7 @@ async def copy_many(
                 dst_key,
                 listed=listed,
                 metadata=None,
+                options=write,
                 multipart_threshold=MAX_SINGLE_COPY,
                 part_size=options.part_size,
                 concurrency=options.concurrency,

@@ -14,6 +14,8 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
+from types import ModuleType
 from typing import Protocol
 
 import anyio.to_thread
@@ -22,7 +24,15 @@ from zlib_ng import zlib_ng
 from .ranged import Checksum
 from .sources import Part
 
-__all__ = ["PayloadHashes", "bytes_checksum", "file_checksum", "hash_payload", "small_bytes", "supported"]
+__all__ = [
+    "PayloadHashes",
+    "bytes_checksum",
+    "computable_algorithms",
+    "file_checksum",
+    "hash_payload",
+    "small_bytes",
+    "supported",
+]
 
 logger = logging.getLogger("aiostorage")
 
@@ -33,29 +43,40 @@ THREAD_HASH_MIN = 256 * 1024
 
 @dataclass(frozen=True, slots=True)
 class PayloadHashes:
-    """A body's CRC32 (base64, as S3 wants it) and, when the payload is signed, its SHA-256 (hex)."""
+    """A body's checksum (base64, as S3 wants it) and, when the payload is signed, its SHA-256 (hex)."""
 
-    crc32: str
+    checksum: str
     sha256: str | None
+    algorithm: str = "CRC32"
 
 
-def _hash(part: Part, sign: bool) -> PayloadHashes:
-    crc32 = 0
+def _hash(part: Part, sign: bool, algorithm: str) -> PayloadHashes:
     sha256 = hashlib.sha256() if sign else None
-    for piece in [part] if isinstance(part, memoryview) else part.slices():
-        crc32 = zlib_ng.crc32(piece, crc32)
-        if sha256 is not None:
-            sha256.update(piece)
+    pieces = [part] if isinstance(part, memoryview) else part.slices()
+    if algorithm == "CRC32":
+        crc32 = 0
+        for piece in pieces:
+            crc32 = zlib_ng.crc32(piece, crc32)
+            if sha256 is not None:
+                sha256.update(piece)
+        digest = crc32.to_bytes(4, "big")
+    else:
+        hasher = _start(algorithm)
+        for piece in pieces:
+            hasher.update(piece)
+            if sha256 is not None:
+                sha256.update(piece)
+        digest = hasher.digest()
     return PayloadHashes(
-        base64.b64encode(crc32.to_bytes(4, "big")).decode(), sha256.hexdigest() if sha256 is not None else None
+        base64.b64encode(digest).decode(), sha256.hexdigest() if sha256 is not None else None, algorithm
     )
 
 
-async def hash_payload(part: Part, *, sign: bool) -> PayloadHashes:
-    """CRC32 (and SHA-256 when ``sign``) of ``part``, off the event loop unless it is small."""
+async def hash_payload(part: Part, *, sign: bool, algorithm: str = "CRC32") -> PayloadHashes:
+    """The ``algorithm`` checksum (and SHA-256 when ``sign``) of ``part``, off the event loop unless it is small."""
     if len(part) < THREAD_HASH_MIN:
-        return _hash(part, sign)
-    return await anyio.to_thread.run_sync(_hash, part, sign)
+        return _hash(part, sign, algorithm)
+    return await anyio.to_thread.run_sync(_hash, part, sign, algorithm)
 
 
 async def small_bytes(part: Part) -> bytes:
@@ -68,7 +89,7 @@ async def small_bytes(part: Part) -> bytes:
 
 
 class _Hasher(Protocol):
-    def update(self, data: bytes, /) -> None: ...
+    def update(self, data: bytes | memoryview, /) -> None: ...
 
     def digest(self) -> bytes: ...
 
@@ -77,22 +98,58 @@ class _Crc32:
     def __init__(self) -> None:
         self.value = 0
 
-    def update(self, data: bytes) -> None:
+    def update(self, data: bytes | memoryview) -> None:
         self.value = zlib_ng.crc32(data, self.value)
 
     def digest(self) -> bytes:
         return self.value.to_bytes(4, "big")
 
 
+@cache
+def _crt_checksums() -> ModuleType | None:
+    """awscrt's checksums, which botocore's CRT extra brings (CRC32C, CRC64NVME); None without it."""
+    try:
+        from awscrt import checksums  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return None
+    module: ModuleType = checksums
+    return module
+
+
+class _CrtChecksum:
+    def __init__(self, function: Callable[[bytes | memoryview, int], int], size: int) -> None:
+        self._function = function
+        self._size = size
+        self.value = 0
+
+    def update(self, data: bytes | memoryview) -> None:
+        self.value = self._function(data, self.value)
+
+    def digest(self) -> bytes:
+        return self.value.to_bytes(self._size, "big")
+
+
 def _hasher(algorithm: str) -> Callable[[], _Hasher] | None:
-    # CRC32C and CRC64NVME have no implementation in the standard library: not checked (size only).
     if algorithm == "CRC32":
         return _Crc32
     if algorithm == "SHA256":
         return hashlib.sha256
     if algorithm == "SHA1":
         return hashlib.sha1
+    # CRC32C and CRC64NVME have no implementation in the standard library: awscrt's, where installed
+    # (else a download is checked by size only, and a write cannot ask for them).
+    crt = _crt_checksums()
+    if algorithm == "CRC32C" and crt is not None and hasattr(crt, "crc32c"):
+        return lambda: _CrtChecksum(crt.crc32c, 4)
+    if algorithm == "CRC64NVME" and crt is not None and hasattr(crt, "crc64nvme"):
+        return lambda: _CrtChecksum(crt.crc64nvme, 8)
     return None
+
+
+@cache
+def computable_algorithms() -> frozenset[str]:
+    """The checksum algorithms this process can compute for an upload."""
+    return frozenset(name for name in ("CRC32", "CRC32C", "SHA1", "SHA256", "CRC64NVME") if _hasher(name))
 
 
 def supported(checksum: Checksum) -> bool:

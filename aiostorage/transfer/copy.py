@@ -9,9 +9,12 @@ import anyio
 from .._context import S3Context
 from .._exceptions import ObjectChanged
 from .._models import ObjectInfo, UploadResult, upload_result
+from .._options import WriteOptions
 from .._tasks import task_group
 from .multipart import open_multipart
+from .options import CHECKSUM_PARAM, CONTENT_PARAMS, content_params, explicit_checksum, tagging, write_params
 from .parts import part_ranges, part_size_for
+from .tags import get_tags
 
 __all__ = ["copy_key", "copy_object"]
 
@@ -24,6 +27,7 @@ async def copy_key(
     *,
     listed: ObjectInfo | None = None,
     metadata: dict[str, str] | None,
+    options: WriteOptions | None = None,
     multipart_threshold: int,
     part_size: int,
     concurrency: int,
@@ -31,11 +35,12 @@ async def copy_key(
     """Copy ``src_key`` to ``dst_key`` in ``ctx.bucket``, inspected first with a HEAD unless ``listed``.
 
     A listed source is copied as listed, pinned to its listed ETag: a source replaced since the listing
-    fails as ``ObjectChanged``. Above ``multipart_threshold`` it is inspected all the same, since a
-    multipart copy must carry the metadata itself (and a listing has none).
+    fails as ``ObjectChanged``. Above ``multipart_threshold``, or when ``metadata`` or ``options``
+    replace some of its content attributes, it is inspected all the same: the copy must then carry the
+    source's other attributes itself (and a listing has none).
     """
     source = listed
-    if source is None or source.size > multipart_threshold:
+    if source is None or source.size > multipart_threshold or _replaces_content(metadata, options):
         source = await ctx.head(src_key, bucket=src_bucket)
         if listed is not None and source.etag != listed.etag:
             raise ObjectChanged(
@@ -47,10 +52,30 @@ async def copy_key(
         src_bucket,
         dst_key,
         metadata=metadata,
+        options=options,
         multipart_threshold=multipart_threshold,
         part_size=part_size,
         concurrency=concurrency,
     )
+
+
+def _replaces_content(metadata: dict[str, str] | None, options: WriteOptions | None) -> bool:
+    return metadata is not None or bool(content_params(options))
+
+
+def _content_attributes(
+    source: ObjectInfo, metadata: dict[str, str] | None, options: WriteOptions | None
+) -> dict[str, Any]:
+    """The destination's content type, metadata and content attributes: the source's, except those given."""
+    attributes: dict[str, Any] = {"Metadata": metadata if metadata is not None else (source.metadata or {})}
+    if source.content_type:
+        attributes["ContentType"] = source.content_type
+    for field, param in CONTENT_PARAMS.items():
+        value = getattr(source, field)
+        if value is not None:
+            attributes[param] = value
+    attributes.update(content_params(options))
+    return attributes
 
 
 async def copy_object(
@@ -60,26 +85,37 @@ async def copy_object(
     dst_key: str,
     *,
     metadata: dict[str, str] | None,
+    options: WriteOptions | None = None,
     multipart_threshold: int,
     part_size: int,
     concurrency: int,
 ) -> UploadResult:
-    """Copy ``source`` (as just inspected: its ETag pins every request) to ``dst_key`` in ``ctx.bucket``."""
+    """Copy ``source`` (as just inspected: its ETag pins every request) to ``dst_key`` in ``ctx.bucket``.
+
+    The source's content type, metadata, content attributes (Cache-Control, Content-Disposition...) and
+    tags are kept, except those ``metadata`` and ``options`` give. Storage class, encryption and ACL
+    are the write's own (``options``, else S3's defaults), as with S3's CopyObject.
+    """
     copy_source = {"Bucket": src_bucket, "Key": source.key}
     if source.version_id:
         copy_source["VersionId"] = source.version_id
-    # S3 keeps the source's metadata unless told to replace it; replacing also drops the content
-    # type, so it is carried over explicitly.
-    attributes: dict[str, Any] = {}
-    if metadata is not None:
-        attributes["Metadata"] = metadata
-        if source.content_type:
-            attributes["ContentType"] = source.content_type
+    # Storage class, encryption, ACL and checksum: every request that writes says them itself.
+    own = write_params(options, content=False, tags=False)
+    algorithm = explicit_checksum(options)
+    if algorithm is not None:
+        own[CHECKSUM_PARAM] = algorithm
+    tags = options.tags if options is not None else None
     # An entity tag in a precondition is quoted (RFC 9110), as ranged downloads send it in If-Match.
     pin = f'"{source.etag}"'
 
     if source.size <= multipart_threshold:
-        extra = {"MetadataDirective": "REPLACE", **attributes} if metadata is not None else {}
+        extra = dict(own)
+        if _replaces_content(metadata, options):
+            # S3 keeps the source's metadata unless told to replace it, and replacing drops every
+            # content attribute not given: the source's others are carried over explicitly.
+            extra.update(MetadataDirective="REPLACE", **_content_attributes(source, metadata, options))
+        if tags is not None:
+            extra.update(TaggingDirective="REPLACE", Tagging=tagging(tags))
         # S3 holds the connection while it copies: give the attempt time for the object's bytes.
         response = await ctx.request(
             "CopyObject",
@@ -92,11 +128,13 @@ async def copy_object(
         result = {**response.get("CopyObjectResult", {}), "VersionId": response.get("VersionId")}
         return upload_result(ctx.bucket, dst_key, result, size=source.size, parts=1)
 
-    if metadata is None:
-        # A multipart copy starts a new object: bring the source's metadata along as CopyObject would.
-        attributes = {"Metadata": source.metadata or {}}
-        if source.content_type:
-            attributes["ContentType"] = source.content_type
+    # A multipart copy starts a new object: it brings the source's attributes and tags along itself,
+    # as CopyObject would.
+    attributes = {**_content_attributes(source, metadata, options), **own}
+    if tags is None:
+        tags = await get_tags(ctx, source.key, bucket=src_bucket, version_id=source.version_id)
+    if tags:
+        attributes["Tagging"] = tagging(tags)
     ranges = part_ranges(source.size, part_size_for(source.size, part_size))
     in_flight = anyio.Semaphore(concurrency, fast_acquire=True)
     async with open_multipart(ctx, dst_key, **attributes) as upload:
@@ -113,7 +151,11 @@ async def copy_object(
                     CopySourceIfMatch=pin,
                     CopySourceRange=f"bytes={first}-{last}",
                 )
-            upload.record(number, {"ETag": response["CopyPartResult"]["ETag"]})
+            result = response["CopyPartResult"]
+            part = {"ETag": result["ETag"]}
+            if algorithm is not None and result.get(f"Checksum{algorithm}"):
+                part[f"Checksum{algorithm}"] = result[f"Checksum{algorithm}"]
+            upload.record(number, part)
 
         async with task_group() as group:
             for number, (first, last) in enumerate(ranges, start=1):

@@ -27,6 +27,7 @@ import anyio
 from .._context import S3Context
 from .._exceptions import InvalidArgument
 from .._models import BulkItem, BulkResult, ObjectInfo
+from .._options import WriteOptions
 from .._validate import check_key
 from .bulk import BulkOptions, download_many, upload_many
 from .delete import delete_keys
@@ -278,13 +279,15 @@ async def sync(
     *,
     delete: bool,
     follow_symlinks: bool,
+    write: WriteOptions | None = None,
     select: Callable[[str], bool] | None = None,
     dry_run: bool = False,
 ) -> BulkResult:
     """Plan, transfer what differs under one budget, delete what is extra (only after no failure), report.
 
-    ``prefix`` names a folder (see ``normalise_prefix``). A dry run stops after the plan: its items are
-    the transfers that would run (no result, no error), ``deleted`` what would be deleted.
+    ``prefix`` names a folder (see ``normalise_prefix``); ``write`` are the options of uploads. A dry run
+    stops after the plan: its items are the transfers that would run (no result, no error), ``deleted``
+    what would be deleted.
     """
     async with list_objects(ctx, prefix, concurrency=options.concurrency, ordered=False) as listing:
         plan = await plan_sync(
@@ -294,7 +297,7 @@ async def sync(
         return _planned(ctx.bucket, plan, direction, delete=delete)
     if direction == "up":
         uploads = [(path, check_key(key)) for _, _, key, path in plan.transfers]
-        result = await upload_many(ctx, uploads, options, metadata=None)
+        result = await upload_many(ctx, uploads, options, metadata=None, write=write)
     else:
         remote = [(info, path) for _, info, _, path in plan.transfers if info is not None]
         downloads = [(info.key, info, path) for info, path in remote]

@@ -18,11 +18,13 @@ import anyio
 from .._context import S3Context
 from .._exceptions import InvalidArgument
 from .._models import TransferProgress, UploadResult, upload_result
+from .._options import WriteOptions
 from .._settings import MAX_OBJECT_SIZE, MAX_PARTS
 from .._tasks import task_group
 from .._validate import check_attributes, guess_content_type
 from .checksum import hash_payload, small_bytes
 from .multipart import open_multipart
+from .options import CHECKSUM_PARAM, write_params
 from .parts import PartSizer
 from .sources import Part, PartReader, UploadSource, open_source
 
@@ -31,13 +33,30 @@ __all__ = ["ProgressCallback", "object_attributes", "put_object", "upload"]
 ProgressCallback = Callable[[TransferProgress], None]
 
 
-def object_attributes(key: str, content_type: str | None, metadata: dict[str, str] | None) -> dict[str, Any]:
-    """What an object is written with: its content type (guessed from the key when not given) and metadata.
+def object_attributes(
+    key: str, content_type: str | None, metadata: dict[str, str] | None, options: WriteOptions | None = None
+) -> dict[str, Any]:
+    """What an object is written with, as botocore's parameters: its content type (guessed from the key
+    when not given), metadata, and the ``options`` (already merged with the settings' defaults), their
+    checksum algorithm as ``ChecksumAlgorithm`` unless it is CRC32.
 
     Raises ``InvalidArgument`` for values that cannot travel as headers.
     """
     check_attributes(content_type, metadata)
-    return {"ContentType": content_type or guess_content_type(key), "Metadata": metadata or {}}
+    attributes = {"ContentType": content_type or guess_content_type(key), "Metadata": metadata or {}}
+    if options is not None:
+        attributes.update(write_params(options))
+        if options.checksum_algorithm != "CRC32":
+            attributes[CHECKSUM_PARAM] = options.checksum_algorithm
+    return attributes
+
+
+def _split_checksum(attributes: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The checksum algorithm the attributes name (CRC32 by default), and the other attributes."""
+    if CHECKSUM_PARAM not in attributes:
+        return "CRC32", attributes
+    rest = dict(attributes)
+    return rest.pop(CHECKSUM_PARAM), rest
 
 
 class _Progress:
@@ -73,21 +92,28 @@ async def put_object(
     attributes: dict[str, Any],
     progress: ProgressCallback | None = None,
 ) -> UploadResult:
-    """One PutObject of ``body`` with a CRC32 checksum: a small one on the direct path, when it fits."""
+    """One PutObject of ``body`` with a checksum (CRC32 by default): a small one on the direct path, when it fits."""
     transport = ctx.transport
     response: dict[str, Any] | None = None
+    algorithm = attributes.get(CHECKSUM_PARAM, "CRC32")
     if transport.takes_small_put(len(body), attributes):
-        direct = partial(transport.put_small, key, await small_bytes(body), attributes)
+        data = await small_bytes(body)
+        # The direct path computes CRC32 itself; another algorithm's checksum is computed here.
+        checksum = None
+        if algorithm != "CRC32":
+            checksum = (await hash_payload(body, sign=False, algorithm=algorithm)).checksum
+        direct = partial(transport.put_small, key, data, attributes, checksum)
         # None: the bucket answered from elsewhere, and the direct path is off for botocore to take over.
         response = await ctx.call("PutObject", direct, key=key, payload_bytes=len(body))
     if response is None:
-        hashes = await hash_payload(body, sign=transport.signs_payload)
+        _, params = _split_checksum(attributes)
+        hashes = await hash_payload(body, sign=transport.signs_payload, algorithm=algorithm)
         response = await ctx.request(
             "PutObject",
             key=key,
             payload_bytes=len(body),
-            **attributes,
-            **transport.upload_args(body, crc32=hashes.crc32, sha256=hashes.sha256),
+            **params,
+            **transport.upload_args(body, checksum=hashes.checksum, sha256=hashes.sha256, algorithm=algorithm),
         )
     _Progress(key, len(body), progress).advance(len(body))
     return upload_result(ctx.bucket, key, response, size=len(body), parts=1)
@@ -156,20 +182,21 @@ async def _multipart(
     reporter = _Progress(key, reader.size, progress)
     size = 0
     number = 0
-    async with open_multipart(ctx, key, ChecksumAlgorithm="CRC32", **attributes) as multipart:
+    algorithm, params = _split_checksum(attributes)
+    async with open_multipart(ctx, key, ChecksumAlgorithm=algorithm, **params) as multipart:
 
         async def send(number: int, part: Part) -> None:
             try:
-                hashes = await hash_payload(part, sign=transport.signs_payload)
+                hashes = await hash_payload(part, sign=transport.signs_payload, algorithm=algorithm)
                 response = await ctx.request(
                     "UploadPart",
                     key=key,
                     payload_bytes=len(part),
                     UploadId=multipart.upload_id,
                     PartNumber=number,
-                    **transport.upload_args(part, crc32=hashes.crc32, sha256=hashes.sha256),
+                    **transport.upload_args(part, checksum=hashes.checksum, sha256=hashes.sha256, algorithm=algorithm),
                 )
-                multipart.record(number, {"ETag": response["ETag"], "ChecksumCRC32": hashes.crc32})
+                multipart.record(number, {"ETag": response["ETag"], f"Checksum{algorithm}": hashes.checksum})
                 reporter.advance(len(part))
             finally:
                 slots.release()

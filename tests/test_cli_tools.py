@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -287,3 +288,56 @@ def test_du_ls_and_hints(settings: StoreSettings, s3: Any, bucket: str, tmp_path
     cp = cli(settings, "cp", f"s3://{bucket}/a/", str(tmp_path / "out"))
     assert cp.returncode == 1 and "use cp -r to copy everything under it" in cp.stderr
     assert len(_keys(s3, bucket)) == 4 and not (tmp_path / "out").exists()
+
+
+def test_write_options_reach_the_objects(settings: StoreSettings, s3: Any, bucket: str, tmp_path: Path) -> None:
+    source = tmp_path / "data.bin"
+    source.write_bytes(b'{"a": 1}')
+    flags = ["--cache-control", "max-age=60", "--content-disposition", "inline", "--storage-class", "STANDARD_IA"]
+    flags += ["--sse", "AES256", "--tag", "env=test", "--tag", "team=media", "--metadata", "origin=cli"]
+    single = cli(settings, "cp", str(source), f"s3://{bucket}/one.bin", "--content-type", "application/json", *flags)
+    assert single.returncode == 0, single.stderr
+    head = s3.head_object(Bucket=bucket, Key="one.bin")
+    assert (head["ContentType"], head["Metadata"], head["CacheControl"], head["ContentDisposition"]) == (
+        "application/json",
+        {"origin": "cli"},
+        "max-age=60",
+        "inline",
+    )
+    assert (head["StorageClass"], head["ServerSideEncryption"]) == ("STANDARD_IA", "AES256")
+    tags = s3.get_object_tagging(Bucket=bucket, Key="one.bin")["TagSet"]
+    assert sorted((tag["Key"], tag["Value"]) for tag in tags) == [("env", "test"), ("team", "media")]
+
+    piped = subprocess.run(
+        [SCRIPT, "cp", "-", f"s3://{bucket}/piped", "--content-type", "text/csv", "--tag", "from=stdin"],
+        input=b"a,b\n",
+        env=cli_env(settings),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert piped.returncode == 0, piped.stderr
+    assert s3.head_object(Bucket=bucket, Key="piped")["ContentType"] == "text/csv"
+    synced = cli(settings, "sync", str(tmp_path), f"s3://{bucket}/synced", "--storage-class", "STANDARD_IA")
+    assert synced.returncode == 0, synced.stderr
+    assert s3.head_object(Bucket=bucket, Key="synced/data.bin")["StorageClass"] == "STANDARD_IA"
+
+    # What a command cannot write is refused by its flag's name, before any request.
+    for args, message in [
+        (
+            ("cp", f"s3://{bucket}/one.bin", str(tmp_path / "x"), "--sse", "AES256"),
+            "--sse does not apply to a download",
+        ),
+        (("cp", "-r", str(tmp_path), f"s3://{bucket}/r/", "--content-type", "a/b"), "--content-type does not apply"),
+        (("sync", f"s3://{bucket}/synced", str(tmp_path / "d"), "--tag", "a=b"), "--tag does not apply to a sync down"),
+        (("cp", str(source), f"s3://{bucket}/bad", "--metadata", "novalue"), "write --metadata name=value"),
+    ]:
+        refused = cli(settings, *args)
+        assert refused.returncode == 1 and message in refused.stderr, refused.stderr
+    assert not (tmp_path / "x").exists() and _keys(s3, bucket, "r/") == [] and _keys(s3, bucket, "bad") == []
+
+    signed = cli(settings, "presign", f"s3://{bucket}/one.bin", "--filename", "résumé 2026.json")
+    assert signed.returncode == 0, signed.stderr
+    with urllib.request.urlopen(signed.stdout.strip()) as answer:
+        disposition = answer.headers["Content-Disposition"]
+    assert disposition == "attachment; filename=\"r?sum? 2026.json\"; filename*=UTF-8''r%C3%A9sum%C3%A9%202026.json"

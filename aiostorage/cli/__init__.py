@@ -75,6 +75,29 @@ def _filter_options(function: F) -> F:
     )(function)
 
 
+def _write_options(function: F) -> F:
+    """What the objects written get: the flags of ``WriteOptions``' fields, content type and metadata."""
+    options = [
+        click.option("--content-type", help="Content-Type of a single upload (default: guessed from the key)."),
+        click.option("--metadata", multiple=True, metavar="NAME=VALUE", help="User metadata (repeatable)."),
+        click.option("--cache-control", help='Cache-Control of later GETs, e.g. "max-age=3600".'),
+        click.option("--content-disposition", help="Content-Disposition of later GETs, e.g. attachment."),
+        click.option(
+            "--storage-class", help="e.g. STANDARD_IA, INTELLIGENT_TIERING (overrides AIOSTORAGE_STORAGE_CLASS)."
+        ),
+        click.option(
+            "--sse",
+            type=click.Choice(["AES256", "aws:kms", "aws:kms:dsse"]),
+            help="Server-side encryption (overrides AIOSTORAGE_SSE).",
+        ),
+        click.option("--sse-kms-key-id", help="KMS key of aws:kms encryption (overrides AIOSTORAGE_SSE_KMS_KEY_ID)."),
+        click.option("--tag", "tags", multiple=True, metavar="NAME=VALUE", help="Object tag (repeatable)."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
 class _Command(click.Command):
     """A command that keeps the order of its ``--exclude`` and ``--include`` options, which click does not."""
 
@@ -127,6 +150,7 @@ def main() -> None:
 @click.option("--dry-run", is_flag=True, help="With -r: print what would be copied; write nothing.")
 @click.option("--no-follow-symlinks", is_flag=True, help="With -r: skip symbolic links instead of following them.")
 @_filter_options
+@_write_options
 @_global_options
 @_runs("_commands", "cp")
 def cp(**_: Any) -> None:
@@ -151,6 +175,7 @@ def cat(**_: Any) -> None:
 @click.option("--dry-run", is_flag=True, help="Print what would be transferred and deleted; write nothing.")
 @click.option("--no-follow-symlinks", is_flag=True, help="Skip symbolic links instead of following them.")
 @_filter_options
+@_write_options
 @_global_options
 @_runs("_commands", "sync")
 def sync(**_: Any) -> None:
@@ -195,6 +220,7 @@ def du(**_: Any) -> None:
 @click.option("--put", is_flag=True, help="A URL to upload to (PUT) instead of download from.")
 @click.option("--expires", default=3600, show_default=True, help="Seconds the URL stays valid (at most 7 days).")
 @click.option("--content-type", default=None, help="With --put: the Content-Type the upload must send.")
+@click.option("--filename", default=None, help="Without --put: the name a browser saves the download as.")
 @_global_options
 @_runs("_commands", "presign")
 def presign(**_: Any) -> None:

@@ -7,6 +7,7 @@ exit code. Imported only when one of them runs.
 from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import anyio
 
@@ -21,6 +22,7 @@ from ._output import Output, say, size_text
 from ._pipes import read_stdin, stdout_writer
 from ._running import Invocation
 from ._urls import S3Url, parse_s3_url, require_s3
+from ._writes import Writes, attachment
 
 __all__ = ["cat", "cp", "du", "ls", "presign", "rm", "sync"]
 
@@ -101,13 +103,18 @@ async def rm(invocation: Invocation, keys: tuple[str, ...], recursive: bool, dry
     return 1 if failed else 0
 
 
-async def presign(invocation: Invocation, url: str, put: bool, expires: int, content_type: str | None) -> int:
+async def presign(
+    invocation: Invocation, url: str, put: bool, expires: int, content_type: str | None, filename: str | None
+) -> int:
     location = require_s3(url)
+    if put and filename is not None:
+        raise InvalidArgument("--filename names a download: leave it out with --put")
+    disposition = attachment(filename) if filename is not None else None
     async with AsyncS3Store(location.bucket, settings=invocation.settings()) as store:
         if put:
             signed = await store.presign_put(location.key, expires_in=expires, content_type=content_type)
         else:
-            signed = await store.presign_get(location.key, expires_in=expires)
+            signed = await store.presign_get(location.key, expires_in=expires, response_content_disposition=disposition)
     invocation.output.print(signed)
     return 0
 
@@ -124,12 +131,18 @@ async def _to_stdout(invocation: Invocation, source: S3Url) -> int:
     return 0
 
 
-async def _from_stdin(invocation: Invocation, target: S3Url) -> int:
+async def _from_stdin(invocation: Invocation, target: S3Url, writes: Writes) -> int:
     """Standard input streamed into one object, multipart once it outgrows one part; size unknown."""
     if _names_prefix(target):
         raise InvalidArgument(f"{target} names a prefix: give the key to upload standard input to")
     async with AsyncS3Store(target.bucket, settings=invocation.settings()) as store:
-        result = await store.upload(read_stdin(), target.key)
+        result = await store.upload(
+            read_stdin(),
+            target.key,
+            content_type=writes.content_type,
+            metadata=writes.metadata,
+            options=writes.options,
+        )
     invocation.output.line(f"upload: - to s3://{target.bucket}/{target.key} ({size_text(result.size, False)})")
     return 0
 
@@ -142,8 +155,15 @@ async def cat(invocation: Invocation, url: str) -> int:
 
 
 async def cp(
-    invocation: Invocation, src: str, dst: str, recursive: bool, dry_run: bool, no_follow_symlinks: bool
+    invocation: Invocation,
+    src: str,
+    dst: str,
+    recursive: bool,
+    dry_run: bool,
+    no_follow_symlinks: bool,
+    **attributes: Any,
 ) -> int:
+    writes = Writes.from_options(**attributes)
     source, target = parse_s3_url(src), parse_s3_url(dst)
     if source is None and target is None:
         raise InvalidArgument("one of SRC and DST must be an s3:// location")
@@ -153,25 +173,36 @@ async def cp(
         if recursive:
             raise InvalidArgument("- (standard input or output) is one object: leave out -r")
         if src == STDIO and target is not None:
-            return await _from_stdin(invocation, target)
+            return await _from_stdin(invocation, target, writes)
         if dst == STDIO and source is not None:
+            writes.refuse(what="a download")
             if _names_prefix(source):
                 raise InvalidArgument(f"{source} names a prefix, not an object")
             return await _to_stdout(invocation, source)
     if source is not None and _names_prefix(source) and not recursive:
         raise InvalidArgument(f"{source} names a prefix, not an object: use cp -r to copy everything under it")
     if source is None and target is not None:
-        return await _upload(invocation, Path(src), target, recursive, dry_run, no_follow_symlinks)
+        return await _upload(invocation, Path(src), target, recursive, dry_run, no_follow_symlinks, writes)
     if source is not None and target is None:
+        writes.refuse(what="a download")
         return await _download(invocation, source, Path(dst), dst, recursive, dry_run)
     assert source is not None and target is not None
-    return await _copy(invocation, source, target, recursive, dry_run)
+    return await _copy(invocation, source, target, recursive, dry_run, writes)
 
 
 async def _upload(
-    invocation: Invocation, local: Path, target: S3Url, recursive: bool, dry_run: bool, no_follow_symlinks: bool
+    invocation: Invocation,
+    local: Path,
+    target: S3Url,
+    recursive: bool,
+    dry_run: bool,
+    no_follow_symlinks: bool,
+    writes: Writes,
 ) -> int:
     output = invocation.output
+    if recursive:
+        # Each file's type is guessed from its name; one type for a whole folder would be wrong for most.
+        writes.refuse("content_type", what="cp -r")
     async with AsyncS3Store(target.bucket, settings=invocation.settings()) as store:
         if recursive:
             scan = await anyio.to_thread.run_sync(lambda: scan_tree(local, follow_symlinks=not no_follow_symlinks))
@@ -182,14 +213,23 @@ async def _upload(
                 planned = [(str(path), f"s3://{target.bucket}/{key}") for path, key in pairs]
                 return _report_plan(output, planned, unread, "upload")
             with output.bars() as bars:
-                result = await store.upload_many(pairs, progress=output.bulk(bars, "upload"))
+                result = await store.upload_many(
+                    pairs, metadata=writes.metadata, options=writes.options, progress=output.bulk(bars, "upload")
+                )
             return output.report(BulkResult(items=[*result.items, *unread]), "upload")
         if await anyio.Path(local).is_dir():
             raise InvalidArgument(f"{local} is a folder: use cp -r to copy it")
         key = target.key if not _names_prefix(target) else _join(target.key, local.name)
         size = (await anyio.Path(local).stat()).st_size
         with output.bars() as bars:
-            await store.upload(local, key, progress=output.single(bars, local.name, size))
+            await store.upload(
+                local,
+                key,
+                content_type=writes.content_type,
+                metadata=writes.metadata,
+                options=writes.options,
+                progress=output.single(bars, local.name, size),
+            )
     output.line(f"upload: {local} to s3://{target.bucket}/{key}")
     return 0
 
@@ -219,8 +259,15 @@ async def _download(
     return 0
 
 
-async def _copy(invocation: Invocation, source: S3Url, target: S3Url, recursive: bool, dry_run: bool) -> int:
+async def _copy(
+    invocation: Invocation, source: S3Url, target: S3Url, recursive: bool, dry_run: bool, writes: Writes
+) -> int:
     output = invocation.output
+    # A server-side copy keeps the source's content type; copy_many keeps each source's metadata too.
+    if recursive:
+        writes.refuse("content_type", "metadata", what="cp -r between s3:// locations")
+    else:
+        writes.refuse("content_type", what="a server-side copy")
     settings = invocation.settings()
     async with AsyncS3Store(target.bucket, settings=settings) as store:
         if recursive:
@@ -237,10 +284,12 @@ async def _copy(invocation: Invocation, source: S3Url, target: S3Url, recursive:
                 return _report_plan(output, planned, [], "copy")
             with output.bars() as bars:
                 pairs: list[tuple[str | ObjectInfo, str]] = list(copies)
-                result = await store.copy_many(pairs, src_bucket=source.bucket, progress=output.bulk(bars, "copy"))
+                result = await store.copy_many(
+                    pairs, src_bucket=source.bucket, options=writes.options, progress=output.bulk(bars, "copy")
+                )
             return output.report(result, "copy")
         key = target.key if not _names_prefix(target) else _join(target.key, PurePosixPath(source.key).name)
-        await store.copy(source.key, key, src_bucket=source.bucket)
+        await store.copy(source.key, key, src_bucket=source.bucket, metadata=writes.metadata, options=writes.options)
     output.line(f"copy: {source} to s3://{target.bucket}/{key}")
     return 0
 
@@ -252,14 +301,25 @@ def _report_plan(output: Output, planned: list[tuple[str, str]], failures: list[
 
 
 async def sync(
-    invocation: Invocation, src: str, dst: str, delete: bool, dry_run: bool, no_follow_symlinks: bool
+    invocation: Invocation,
+    src: str,
+    dst: str,
+    delete: bool,
+    dry_run: bool,
+    no_follow_symlinks: bool,
+    **attributes: Any,
 ) -> int:
+    writes = Writes.from_options(**attributes)
     source, target = parse_s3_url(src), parse_s3_url(dst)
     if (source is None) == (target is None):
         raise InvalidArgument("sync needs one local folder and one s3:// location")
     remote = target or source
     assert remote is not None
     direction: Direction = "up" if target is not None else "down"
+    if direction == "down":
+        writes.refuse(what="a sync down")
+    else:
+        writes.refuse("content_type", "metadata", what="sync")
     folder = Path(src if direction == "up" else dst)
     output = invocation.output
     async with AsyncS3Store(remote.bucket, settings=invocation.settings()) as store:
@@ -271,6 +331,7 @@ async def sync(
                 delete=delete,
                 progress=output.bulk(bars, "sync"),
                 follow_symlinks=not no_follow_symlinks,
+                options=writes.options,
                 select=invocation.filters if invocation.filters else None,
                 dry_run=dry_run,
             )

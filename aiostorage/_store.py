@@ -550,6 +550,8 @@ class AsyncS3Store:
         fail_fast: bool = False,
         follow_symlinks: bool = True,
         options: WriteOptions | None = None,
+        select: Callable[[str], bool] | None = None,
+        dry_run: bool = False,
     ) -> BulkResult:
         """Make the objects under ``prefix`` like ``local_dir`` (``"up"``) or the folder like them (``"down"``).
 
@@ -568,6 +570,11 @@ class AsyncS3Store:
         The result lists transfers and failures as items, and ``skipped`` (unchanged) and ``deleted``.
         ``options`` are the uploads' (going up only).
 
+        ``select``, given a path below ``local_dir`` and ``prefix`` (``/``-separated), leaves out both
+        sides of what it rejects: not transferred, not deleted. ``dry_run=True`` plans without writing:
+        the items are the transfers that would run (neither ``result`` nor ``error``), ``deleted`` what
+        would be deleted.
+
         Raises:
             InvalidArgument: a bad direction, prefix, part size or concurrency, ``options`` going down, or (going
                 up) a ``local_dir`` that is not a folder, before any request.
@@ -583,7 +590,16 @@ class AsyncS3Store:
         ctx = self._ctx
         write = resolve_options(ctx, options)
         return await sync(
-            ctx, Path(local_dir), root, way, bulk_options, delete=delete, follow_symlinks=follow_symlinks, write=write
+            ctx,
+            Path(local_dir),
+            root,
+            way,
+            bulk_options,
+            delete=delete,
+            follow_symlinks=follow_symlinks,
+            write=write,
+            select=select,
+            dry_run=dry_run,
         )
 
     # Listing

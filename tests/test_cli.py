@@ -236,10 +236,16 @@ EVENT = {
 def test_events_prints_typed_records(settings: StoreSettings, sqs: Any) -> None:
     queue_url = sqs.create_queue(QueueName="cli-events")["QueueUrl"]
     sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(EVENT))
-    followed = cli(settings, "events", "--queue-url", queue_url, "--limit", "1", "--wait-time", "1")
+    sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(EVENT))
+    followed = cli(settings, "events", "--queue-url", queue_url, "--limit", "1", "--wait-time", "1", "--json")
     assert followed.returncode == 0, followed.stderr
-    record = json.loads(followed.stdout.splitlines()[0])
+    [line] = followed.stdout.splitlines()  # one JSON record per line, nothing else
+    record = json.loads(line)
     assert record["key"] == "uploads/my clip.mp4" and record["event_name"] == "ObjectCreated:Put"
+    readable = cli(settings, "events", "--queue-url", queue_url, "--limit", "1", "--wait-time", "1")
+    assert readable.returncode == 0, readable.stderr
+    line = "2026-11-28 07:00:00 ObjectCreated:Put s3://media/uploads/my clip.mp4 (5 B)"
+    assert readable.stdout.splitlines() == [line]
     assert "Messages" not in sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0)
 
 
@@ -497,7 +503,7 @@ async def test_a_second_signal_does_not_cut_the_cleanup_short(
 
 async def test_events_stops_gracefully_on_sigterm(settings: StoreSettings, sqs: Any) -> None:
     queue_url = sqs.create_queue(QueueName=unique_name("cli-events"))["QueueUrl"]
-    async with _running("events", "--queue-url", queue_url, env=cli_env(settings)) as process:
+    async with _running("events", "--json", "--queue-url", queue_url, env=cli_env(settings)) as process:
         assert process.stdout is not None
         sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(EVENT))
         line = await asyncio.wait_for(process.stdout.readline(), 30)

@@ -15,7 +15,6 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from functools import cache, lru_cache
 from typing import Any, Literal
 
-import aioboto3
 import aiohttp
 from aiobotocore.config import AioConfig
 from aiobotocore.httpsession import get_cert_path
@@ -203,23 +202,30 @@ def _builtin_handlers() -> HierarchicalEmitter | None:
     return builtin_handlers()
 
 
-def _session(settings: StoreSettings) -> aioboto3.Session:
-    secret = settings.aws_secret_access_key
-    token = settings.aws_session_token
+def _session(settings: StoreSettings) -> AioSession:
+    """A botocore session with the settings' profile, credentials and region.
+
+    aiobotocore's own session rather than aioboto3's: aioboto3 adds resources and boto3's transfer
+    methods, which the store never uses, and importing it imports boto3.
+    """
     handlers = _builtin_handlers()
     if handlers is None:
         core = AioSession()
     else:
         core = AioSession(event_hooks=copy.copy(handlers), include_builtin_handlers=False)
     core.register_component("data_loader", _loader(core.get_config_variable("data_path")))
-    return aioboto3.Session(
-        botocore_session=core,
-        aws_access_key_id=settings.aws_access_key_id,
-        aws_secret_access_key=secret.get_secret_value() if secret else None,
-        aws_session_token=token.get_secret_value() if token else None,
-        region_name=settings.region,
-        profile_name=settings.profile,
-    )
+    if settings.profile is not None:
+        core.set_config_variable("profile", settings.profile)
+    secret = settings.aws_secret_access_key
+    token = settings.aws_session_token
+    if settings.aws_access_key_id or secret or token:
+        core.set_credentials(
+            settings.aws_access_key_id,
+            secret.get_secret_value() if secret else None,
+            token.get_secret_value() if token else None,
+        )
+    core.set_config_variable("region", settings.region)
+    return core
 
 
 @asynccontextmanager
@@ -249,7 +255,7 @@ async def create_client(
     async with AsyncExitStack() as stack:
         try:
             client = await stack.enter_async_context(
-                _session(settings).client(service, endpoint_url=settings.endpoint_url, config=config)
+                _session(settings).create_client(service, endpoint_url=settings.endpoint_url, config=config)
             )
         except BotoCoreError as exc:
             raise ConfigError(f"cannot set up the {service} client: {exc}") from exc

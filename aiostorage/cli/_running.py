@@ -10,28 +10,77 @@ they do gracefully, exiting 0 (a second signal makes ``events`` give up waiting 
 
 Errors print one line (``--debug`` shows the traceback) and the exit code is non-zero when anything
 failed: 1 for failures, 2 for a command line that cannot be carried out (``local --port`` taken or out of
-range).
+range). A reader of standard output that goes away (``aiostorage cat ... | head``) ends the command
+quietly with 141, as SIGPIPE would.
+
+This module is imported when a command runs, never for ``--help``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
+import os
 import signal
 import sys
 import traceback
 from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
-from functools import wraps
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import click
 
 from .._exceptions import StorageError
-from ._output import say
+from ._filters import Filters
+from ._output import Output, say
 
-__all__ = ["CommandLineError", "command", "stop_on_signal"]
+if TYPE_CHECKING:
+    from .._settings import StoreSettings
+
+__all__ = ["CommandLineError", "Invocation", "run", "stop_on_signal"]
+
+# What a process killed by SIGPIPE exits with, as a shell reports it.
+BROKEN_PIPE_EXIT = 128 + 13
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What the global options and filters asked for; passed to every command."""
+
+    overrides: dict[str, Any] = field(default_factory=dict)
+    filters: Filters = field(default_factory=Filters)
+    quiet: bool = False
+    progress: bool = True
+    debug: bool = False
+
+    def settings(self) -> StoreSettings:
+        """``StoreSettings`` from the environment, with the global options given on the command line."""
+        from .._settings import StoreSettings
+
+        return StoreSettings(**self.overrides)
+
+    @property
+    def output(self) -> Output:
+        return Output(quiet=self.quiet, progress=self.progress and not self.quiet)
+
+    @classmethod
+    def from_context(cls, context: click.Context) -> Invocation:
+        meta = context.meta
+        overrides = {
+            name: meta[f"aiostorage.{name}"]
+            for name in ("profile", "region", "endpoint_url", "concurrency")
+            if f"aiostorage.{name}" in meta
+        }
+        return cls(
+            overrides=overrides,
+            filters=meta.get("aiostorage.filters", Filters()),
+            quiet=bool(meta.get("aiostorage.quiet")),
+            progress=not meta.get("aiostorage.no_progress"),
+            debug=bool(meta.get("aiostorage.debug")),
+        )
 
 
 class CommandLineError(Exception):
@@ -109,30 +158,33 @@ async def _supervised(debug: bool, coroutine: Coroutine[Any, Any, int]) -> int:
     return code
 
 
-def _run(debug: bool, coroutine: Coroutine[Any, Any, int]) -> None:
-    """Run the command; one clear line and exit code 1 for our errors, the traceback only with --debug."""
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so the interpreter's last flush of a closed pipe says nothing."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+def run(context: click.Context, module: str, name: str, arguments: dict[str, Any]) -> None:
+    """Run command ``name`` of ``module`` (``_commands`` or ``_events``); one clear line and exit code 1
+    for our errors, the traceback only with --debug."""
+    invocation = Invocation.from_context(context)
+    debug = invocation.debug
     try:
-        code = asyncio.run(_supervised(debug, coroutine))
+        function = getattr(importlib.import_module(f"{__package__}.{module}"), name)
+        code = asyncio.run(_supervised(debug, function(invocation, **arguments)))
     except KeyboardInterrupt:  # Ctrl-C before the command started or after it ended: nothing to clean up
         say("interrupted", "yellow")
         sys.exit(130)
     except CommandLineError as exc:
         say("error:", "red", exc)
         sys.exit(2)
+    except BrokenPipeError:
+        _silence_stdout()
+        sys.exit(BROKEN_PIPE_EXIT)
     except (StorageError, OSError) as exc:
         if debug:
             traceback.print_exc()
         say("error:", "red", exc)
         sys.exit(1)
     sys.exit(code)
-
-
-def command(function: Callable[..., Coroutine[Any, Any, int]]) -> Callable[..., None]:
-    """Turn an async command returning an exit code into a click callback honouring ``--debug``."""
-
-    @wraps(function)
-    @click.pass_context
-    def callback(context: click.Context, /, **kwargs: Any) -> None:
-        _run(bool(context.obj and context.obj.get("debug")), function(**kwargs))
-
-    return callback

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import AsyncIterable, Iterable, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -194,14 +194,22 @@ async def plan_sync(
     *,
     bucket: str,
     follow_symlinks: bool = True,
+    select: Callable[[str], bool] | None = None,
 ) -> SyncPlan:
-    """Compare the folder with the objects under ``prefix`` as ``listing`` yields them."""
+    """Compare the folder with the objects under ``prefix`` as ``listing`` yields them.
+
+    ``select``, given the ``/``-separated path below the folder and the prefix, leaves out what it
+    rejects on both sides: neither transferred nor deleted.
+    """
     walk = scan_tree if direction == "up" else _scan_destination
     scan = await anyio.to_thread.run_sync(lambda: walk(folder, follow_symlinks=follow_symlinks))
     failures = scan_failures(scan, direction, bucket=bucket, prefix=prefix)
+    if select is not None:
+        scan = TreeScan(files=[file for file in scan.files if select(file.relative)], errors=scan.errors)
     remote: dict[str, ObjectInfo] = {}
     async for info in listing:
-        remote[info.key] = info
+        if select is None or select(info.key[len(prefix) :]):
+            remote[info.key] = info
     transfers: list[tuple[LocalFile | None, ObjectInfo | None, str, Path]] = []
     unchanged: list[str] = []
     if direction == "up":
@@ -249,6 +257,19 @@ def remove_files(paths: Sequence[str]) -> list[str]:
     return removed
 
 
+def _planned(bucket: str, plan: SyncPlan, direction: Direction, *, delete: bool) -> BulkResult:
+    """What ``plan`` would do, as a result with no transfer done."""
+    items: list[BulkItem] = []
+    for _, _, key, path in plan.transfers:
+        remote, local = f"s3://{bucket}/{key}", os.fsdecode(path)
+        source, destination = (local, remote) if direction == "up" else (remote, local)
+        items.append(BulkItem(source=source, destination=destination))
+    # As in a real run, nothing would be deleted after a failure.
+    deleting = delete and not plan.failures
+    extra = [f"s3://{bucket}/{key}" for key in plan.extra] if direction == "up" else plan.extra
+    return BulkResult(items=[*items, *plan.failures], skipped=plan.unchanged, deleted=extra if deleting else [])
+
+
 async def sync(
     ctx: S3Context,
     folder: Path,
@@ -259,13 +280,21 @@ async def sync(
     delete: bool,
     follow_symlinks: bool,
     write: WriteOptions | None = None,
+    select: Callable[[str], bool] | None = None,
+    dry_run: bool = False,
 ) -> BulkResult:
     """Plan, transfer what differs under one budget, delete what is extra (only after no failure), report.
 
-    ``prefix`` names a folder (see ``normalise_prefix``); ``write`` are the options of uploads.
+    ``prefix`` names a folder (see ``normalise_prefix``); ``write`` are the options of uploads. A dry run
+    stops after the plan: its items are the transfers that would run (no result, no error), ``deleted``
+    what would be deleted.
     """
     async with list_objects(ctx, prefix, concurrency=options.concurrency, ordered=False) as listing:
-        plan = await plan_sync(listing, folder, prefix, direction, bucket=ctx.bucket, follow_symlinks=follow_symlinks)
+        plan = await plan_sync(
+            listing, folder, prefix, direction, bucket=ctx.bucket, follow_symlinks=follow_symlinks, select=select
+        )
+    if dry_run:
+        return _planned(ctx.bucket, plan, direction, delete=delete)
     if direction == "up":
         uploads = [(path, check_key(key)) for _, _, key, path in plan.transfers]
         result = await upload_many(ctx, uploads, options, metadata=None, write=write)

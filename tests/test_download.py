@@ -19,6 +19,7 @@ from typing import Any
 
 import anyio
 import anyio.lowlevel
+import anyio.to_thread
 import pytest
 
 from aiostorage import (
@@ -32,7 +33,7 @@ from aiostorage import (
     StoreSettings,
     TransferProgress,
 )
-from aiostorage.transfer.download import TEMP_SUFFIX
+from aiostorage.transfer.download import TEMP_SUFFIX, _TempFile, _Writer
 from tests.conftest import RequestCounter, WireCounter
 
 MiB = 1024 * 1024
@@ -520,3 +521,32 @@ async def test_stream_fails_after_a_cancelled_read_instead_of_skipping_bytes(sto
         async for _ in stream:
             pass
     assert await store.get_bytes("cut.bin", byte_range=(0, 0))
+
+
+async def test_writer_wakes_every_range_waiting_for_room(tmp_path: Path) -> None:
+    """Several ranges waiting at once for the writer's queue to drain are all woken; nothing is lost."""
+    dest = tmp_path / "out.bin"
+    temp = _TempFile(dest)
+    # A limit below one batch: every put after the first waits for the thread.
+    writer = _Writer(temp, limit=1)
+    batches, producers, size = 20, 4, 4096
+
+    async def produce(index: int) -> None:
+        for n in range(batches):
+            offset = (index * batches + n) * size
+            await writer.put(offset, [bytes([index]) * size])
+
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as outer:
+            outer.start_soon(lambda: anyio.to_thread.run_sync(writer.run))
+            try:
+                async with anyio.create_task_group() as group:
+                    for index in range(producers):
+                        group.start_soon(produce, index)
+            finally:
+                writer.close(abort=False)
+    assert writer.written == writer.queued == producers * batches * size
+    assert temp.fd is not None
+    os.close(temp.fd)
+    data = temp.path.read_bytes()
+    assert data == b"".join(bytes([i]) * (batches * size) for i in range(producers))

@@ -3,21 +3,23 @@
 The first ranged GET learns the object (size from ``Content-Range``, ETag, version) and already carries
 the first part: one request for anything up to a part, and no HEAD round trip before the data starts
 flowing. The other parts start as soon as its headers are in. Parts are written with positioned writes
-in worker threads, so they land in any order and the event loop never blocks on the disk. Only a
-complete, verified file is renamed over ``dest``; on any failure or cancellation the temporary file is
-removed and ``dest`` is untouched.
+by one worker thread per download, fed through a queue, so they land in any order and the event loop
+never blocks on the disk. Only a complete, verified file is renamed over ``dest``; on any failure or
+cancellation the temporary file is removed and ``dest`` is untouched.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import anyio
+import anyio.from_thread
 import anyio.to_thread
 from anyio.abc import TaskGroup
 
@@ -59,6 +61,59 @@ def _write(fd: int, offset: int, chunks: list[bytes]) -> None:
             rest = rest[count:]
 
 
+class _Writer:
+    """Writes the batches it is handed to the temporary file, in one worker thread, in order.
+
+    Handing over a batch is a queue put: no task, no thread hop and no wake-up of the event loop per
+    batch. The loop waits only when more than ``limit`` bytes are handed over and not yet written, so
+    memory stays bounded when the disk is slower than the network.
+    """
+
+    def __init__(self, temp: _TempFile, limit: int) -> None:
+        self._temp = temp
+        self._limit = limit
+        self._queue: queue.SimpleQueue[tuple[int, list[bytes]] | None] = queue.SimpleQueue()
+        # Each counter has one writer (the loop, the thread): no lock; their difference is what is queued.
+        self.queued = 0
+        self.written = 0
+        self._room: anyio.Event | None = None
+        self._abort = False
+
+    async def put(self, offset: int, chunks: list[bytes]) -> None:
+        """Hand ``chunks`` over for writing at ``offset``, first waiting while too much is waiting already.
+
+        Nothing is handed over when the wait is cancelled: a retried range then fetches those bytes again.
+        """
+        while self.queued - self.written > self._limit:
+            # One event for every range waiting at the time; a new one once it has been set.
+            room = self._room
+            if room is None or room.is_set():
+                room = self._room = anyio.Event()
+            # Checked again after publishing the event: the thread may have caught up in between.
+            if self.queued - self.written <= self._limit:
+                break
+            await room.wait()
+        self._queue.put((offset, chunks))
+        self.queued += sum(map(len, chunks))
+
+    def close(self, abort: bool) -> None:
+        """No more batches: ``run`` returns once the queue is written (or, with ``abort``, dropped)."""
+        self._abort = abort
+        self._queue.put(None)
+
+    def run(self) -> None:
+        """Write batches until ``close`` (blocking: the worker thread's whole job)."""
+        while (item := self._queue.get()) is not None:
+            if self._abort:
+                continue
+            offset, chunks = item
+            self._temp.write(offset, chunks)
+            self.written += sum(map(len, chunks))
+            room = self._room
+            if room is not None and not room.is_set() and self.queued - self.written <= self._limit:
+                anyio.from_thread.run_sync(room.set)
+
+
 class _TempFile:
     """The file beside ``dest`` that receives the parts; created on first use, never left behind."""
 
@@ -86,6 +141,11 @@ class _TempFile:
         fd = self.open()
         _write(fd, offset, chunks)
         return fd
+
+    def datasync(self) -> None:
+        """Flush what is written so far (blocking); nothing when nothing was written yet."""
+        if self.fd is not None:
+            _datasync(self.fd)
 
     def commit(self, fsync: bool) -> None:
         """Flush, close and rename over ``dest`` (blocking)."""
@@ -141,70 +201,69 @@ async def download_object(
         size_hint = None  # it grew since it was listed: ranged, in parallel, like any large object
     reader = RangeReader(ctx, key, version_id=version_id, part_size=part_size)
     temp = _TempFile(dest)
-    transferred = 0
+    # As much waiting to be written as when each range had one batch being written while it read the next.
+    writer = _Writer(temp, concurrency * WRITE_SIZE)
     checksums: list[Checksum | None] = []
 
     unsynced = 0
     syncing = False
 
-    async def write(group: TaskGroup, offset: int, chunks: list[bytes], done: anyio.Event) -> None:
-        nonlocal transferred, unsynced, syncing
-        try:
-            # Local file errors (permissions, a full disk) surface as the OSError they are, never retried.
-            fd = await anyio.to_thread.run_sync(temp.write, offset, chunks)
-        finally:
-            done.set()
-        written = sum(map(len, chunks))
-        transferred += written
-        unsynced += written
-        if fsync and unsynced >= SYNC_EVERY and not syncing:
-            syncing, unsynced = True, 0
-            group.start_soon(sync_early, fd)
-        if progress is not None:
-            progress(TransferProgress(key=key, transferred=transferred, total=reader.size))
+    def sink_in(group: TaskGroup) -> Sink:
+        async def sink(offset: int, chunks: list[bytes]) -> None:
+            nonlocal unsynced, syncing
+            await writer.put(offset, chunks)
+            unsynced += sum(map(len, chunks))
+            if fsync and unsynced >= SYNC_EVERY and not syncing:
+                syncing, unsynced = True, 0
+                group.start_soon(sync_early)
+            if progress is not None:
+                progress(TransferProgress(key=key, transferred=writer.queued, total=reader.size))
 
-    async def sync_early(fd: int) -> None:
+        return sink
+
+    async def sync_early() -> None:
         """Start the disk on what is written so far, so the final fsync only waits for the tail."""
         nonlocal syncing
         try:
-            await anyio.to_thread.run_sync(_datasync, fd)
+            await anyio.to_thread.run_sync(temp.datasync)
         finally:
             syncing = False
-
-    def range_sink(group: TaskGroup) -> Sink:
-        """A range's sink: its bytes are written in the background while the next ones are read, one
-        write at a time per range, so the connection keeps flowing while the disk works."""
-        writing: list[anyio.Event] = []
-
-        async def sink(offset: int, chunks: list[bytes]) -> None:
-            if writing:
-                await writing.pop().wait()
-            done = anyio.Event()
-            writing.append(done)
-            group.start_soon(write, group, offset, chunks, done)
-
-        return sink
 
     async def learn_checksum() -> None:
         checksums.append(await reader.checksum())
 
+    async def write_all() -> None:
+        # Its own limiter: a writer holds its thread for the whole download, and must never wait for
+        # one behind other downloads' writers. Local file errors (permissions, a full disk) surface as
+        # the OSError they are, never retried.
+        await anyio.to_thread.run_sync(writer.run, limiter=anyio.CapacityLimiter(1))
+
     async with _landing(temp, ctx.bucket, key):
         limiter = anyio.Semaphore(concurrency, fast_acquire=True)
-        async with task_group() as group:
-            group.start_soon(_fetch_first, limiter, reader, range_sink(group), size_hint)
-            await reader.learned.wait()
-            if reader.version is not None:
-                group.start_soon(learn_checksum)
-                size, start = reader.version.size, reader.first_last + 1
-                ranges = ((first, min(first + part_size, size) - 1) for first in range(start, size, part_size))
-                # One worker per range at most: a small object has none left, and needs no idle tasks.
-                for _ in range(min(concurrency, -(-(size - start) // part_size))):
-                    group.start_soon(_fetch_ranges, limiter, reader, ranges, lambda: range_sink(group))
+        # The writer's thread ends before the temporary file is closed, committed or removed.
+        async with task_group() as outer:
+            outer.start_soon(write_all)
+            failed = True
+            try:
+                async with task_group() as group:
+                    sink = sink_in(group)
+                    group.start_soon(_fetch_first, limiter, reader, sink, size_hint)
+                    await reader.learned.wait()
+                    if reader.version is not None:
+                        group.start_soon(learn_checksum)
+                        size, start = reader.version.size, reader.first_last + 1
+                        ranges = ((first, min(first + part_size, size) - 1) for first in range(start, size, part_size))
+                        # One worker per range at most: a small object has none left, and needs no idle tasks.
+                        for _ in range(min(concurrency, -(-(size - start) // part_size))):
+                            group.start_soon(_fetch_ranges, limiter, reader, ranges, sink)
+                failed = False
+            finally:
+                writer.close(abort=failed)
         version = reader.version
         assert version is not None  # else the first request failed and the group raised its error
         checksum = checksums[0] if checksums else None
         # One worker-thread hop for the whole ending: many small objects pay it once each.
-        await anyio.to_thread.run_sync(_finish, temp, version, transferred, checksum, fsync, ctx.bucket, key)
+        await anyio.to_thread.run_sync(_finish, temp, version, writer.written, checksum, fsync, ctx.bucket, key)
     return _result(ctx.bucket, key, dest, version)
 
 
@@ -270,12 +329,12 @@ async def _fetch_ranges(
     limiter: anyio.Semaphore,
     reader: RangeReader,
     ranges: Iterator[tuple[int, int]],
-    new_sink: Callable[[], Sink],
+    sink: Sink,
 ) -> None:
     """One worker: fetch the next range not yet taken until none is left."""
     for first, last in ranges:
         async with limiter:
-            await reader.fetch(first, last, new_sink(), flush_bytes=WRITE_SIZE)
+            await reader.fetch(first, last, sink, flush_bytes=WRITE_SIZE)
 
 
 def _finish(

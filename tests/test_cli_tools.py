@@ -69,7 +69,7 @@ def _measured(
 def test_a_pipe_in_and_out_streams_in_bounded_memory(
     settings: StoreSettings, s3: Any, bucket: str, tmp_path: Path
 ) -> None:
-    data = os.urandom(20 * MiB)
+    data = os.urandom(48 * MiB)
     source = tmp_path / "data.bin"
     source.write_bytes(data)
     env = {**cli_env(settings), "AIOSTORAGE_PART_SIZE": str(PART), "AIOSTORAGE_MULTIPART_THRESHOLD": str(PART)}
@@ -81,7 +81,7 @@ def test_a_pipe_in_and_out_streams_in_bounded_memory(
     assert code == 0, stderr
     stored = s3.get_object(Bucket=bucket, Key="piped.bin")
     assert hashlib.sha256(stored["Body"].read()).hexdigest() == hashlib.sha256(data).hexdigest()
-    assert stored["ETag"].endswith('-4"')  # streamed as a multipart upload, size unknown
+    assert stored["ETag"].endswith('-10"')  # streamed as a multipart upload, size unknown
 
     line = f"{SCRIPT} cp --concurrency 1 s3://{bucket}/piped.bin -"
     code, peak_out, digest, stderr = _measured(line, env, tmp_path, read_stdout=True)
@@ -89,9 +89,10 @@ def test_a_pipe_in_and_out_streams_in_bounded_memory(
     assert digest == hashlib.sha256(data).hexdigest()
     assert stderr == b""  # no bar, no result line on the stream side
     # The upload holds a part in flight and the next one filling, (concurrency + 1) parts, plus the pipe's
-    # read buffer; the whole 20 MiB input would be far above.
-    assert peak_in - baseline < 2 * PART + 6 * MiB, (peak_in - baseline) / MiB
-    assert peak_out - baseline < 2 * PART + 6 * MiB, (peak_out - baseline) / MiB
+    # read buffer; the oldest versions allowed hold about two parts more, a plateau whatever the input's
+    # size. The whole 48 MiB input would be far above.
+    assert peak_in - baseline < 3 * PART + 8 * MiB, (peak_in - baseline) / MiB
+    assert peak_out - baseline < 3 * PART + 8 * MiB, (peak_out - baseline) / MiB
 
     cat = subprocess.run([SCRIPT, "cat", f"s3://{bucket}/tiny"], env=env, capture_output=True, timeout=60, check=False)
     assert (cat.returncode, cat.stdout) == (0, b"x\n")
@@ -229,7 +230,7 @@ def test_global_options_override_the_environment(settings: StoreSettings, s3: An
 
     endpoint = str(settings.endpoint_url)
     broken = run("ls", f"s3://{bucket}/")
-    assert broken.returncode == 1 and "concurrency" in broken.stderr
+    assert broken.returncode == 1 and "concurrency" in broken.stderr.lower()
     before = run("--endpoint-url", endpoint, "--concurrency", "2", "ls", f"s3://{bucket}/")
     after = run("ls", f"s3://{bucket}/", "--endpoint-url", endpoint, "--concurrency=2")
     assert before.returncode == after.returncode == 0, (before.stderr, after.stderr)

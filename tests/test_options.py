@@ -185,8 +185,10 @@ async def test_direct_and_botocore_send_the_same_option_headers(bucket: str, end
         "x-amz-server-side-encryption-bucket-key-enabled",
         "x-amz-sdk-checksum-algorithm",
     ]
-    assert {name: direct.get(name) for name in names} == {name: botocore.get(name) for name in names}
-    assert all(direct.get(name) for name in names)
+    # botocore before 1.36 writes a boolean header as "True"; S3 reads either, the direct path sends "true".
+    sent = {name: direct.get(name) for name in names}
+    assert sent == {name: botocore.get(name, "").replace("True", "true") for name in names}
+    assert all(sent.values())
     # Signed, so that no hop can change them.
     signed = direct["authorization"].split("SignedHeaders=")[1].split(",")[0].split(";")
     assert set(names) - {"x-amz-sdk-checksum-algorithm"} <= set(signed)

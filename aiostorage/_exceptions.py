@@ -127,9 +127,14 @@ _CODE_TO_ERROR: dict[str, type[StorageError]] = {
 }
 
 
-# The code an error carries when the answer had none of its own: HEAD's bare 404 is a missing key (a
-# HEAD cannot tell a missing bucket apart), so every operation reports a missing key alike.
-_CODE_ALIASES = {"404": "NoSuchKey", "NotFound": "NoSuchKey"}
+# The code and message an error carries when the answer had none of its own (a HEAD has no body): a bare
+# 404 is a missing key (a HEAD cannot tell a missing bucket apart) and a bare 412 a failed precondition, so
+# every operation reports them alike.
+_CODE_ALIASES = {
+    "404": ("NoSuchKey", "the key does not exist"),
+    "NotFound": ("NoSuchKey", "the key does not exist"),
+    "412": ("PreconditionFailed", "the object no longer matches the version asked for"),
+}
 
 
 def error_code(exc: ClientError) -> str:
@@ -158,7 +163,7 @@ def translate(exc: BaseException, *, operation: str, bucket: str | None = None, 
         message = exc.response.get("Error", {}).get("Message") or code
         cls = _CODE_TO_ERROR.get(code, StorageError)
         if code in _CODE_ALIASES:
-            code, message = _CODE_ALIASES[code], "the key does not exist"
+            code, message = _CODE_ALIASES[code]
         return cls(f"{context}: {code}: {message}", bucket=bucket, key=key, operation=operation, code=code)
     if is_certificate_error(exc):
         return ConfigError(

@@ -15,17 +15,20 @@ from typing import Any
 
 import pytest
 from aiohttp import ClientSession, web
+from botocore.exceptions import ClientError
 
 from aiostorage import (
     AccessDenied,
     AsyncS3Store,
     BucketNotFound,
     InvalidArgument,
+    ObjectChanged,
     ObjectInfo,
     ObjectNotFound,
     StoreSettings,
     WriteOptions,
 )
+from aiostorage._exceptions import translate
 from aiostorage._settings import MiB
 from aiostorage.transfer.checksum import computable_algorithms
 from aiostorage.transfer.options import effective_options, tagging
@@ -462,3 +465,16 @@ async def test_missing_keys_and_buckets_have_one_code_everywhere(
             with pytest.raises(BucketNotFound) as lost:
                 await bucket_call
             assert lost.value.code == "NoSuchBucket"
+
+
+def test_a_bodiless_answer_is_named_like_its_bodied_twin() -> None:
+    """A HEAD's 404 and 412 carry no error document; they get the codes a GET's answer would have."""
+
+    def bare(status: int) -> ClientError:
+        return ClientError({"Error": {}, "ResponseMetadata": {"HTTPStatusCode": status}}, "HeadObject")
+
+    gone = translate(bare(404), operation="HeadObject", bucket="b", key="k")
+    assert isinstance(gone, ObjectNotFound) and gone.code == "NoSuchKey"
+    changed = translate(bare(412), operation="HeadObject", bucket="b", key="k")
+    assert isinstance(changed, ObjectChanged) and changed.code == "PreconditionFailed"
+    assert "no longer matches" in str(changed)

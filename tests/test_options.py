@@ -259,7 +259,10 @@ async def test_copy_keeps_or_replaces_attributes(store: AsyncS3Store, s3: Any, m
     assert kept.parts == (2 if multipart else 1)
     info = await store.head("kept.csv")
     assert (info.content_type, info.metadata, info.cache_control) == ("text/csv", {"owner": "ana"}, "max-age=1")
-    assert (info.content_disposition, info.content_language, info.expires) == ("inline", "de", EXPIRES)
+    assert (info.content_disposition, info.content_language) == ("inline", "de")
+    # LocalStack's CopyObject drops Expires when it copies the source's metadata (S3 and moto keep it);
+    # a multipart copy sends it itself.
+    assert info.expires == (None if STRICT and not multipart else EXPIRES)
     assert await store.get_tags("kept.csv") == {"kept": "yes"}
 
     replacing = WriteOptions(cache_control="no-store", tags={"new": "1"}, storage_class="STANDARD_IA", sse="AES256")
@@ -330,6 +333,7 @@ class DenyUnencrypted(WireCounter):
         return await super().handle(request)
 
 
+@pytest.mark.moto_only(reason="LocalStack runs here with S3 and SQS only: an aws:kms write needs its KMS service")
 async def test_a_bucket_demanding_kms_refuses_plain_writes_and_takes_the_default(
     bucket: str, endpoint_url: str, settings: StoreSettings, s3: Any
 ) -> None:

@@ -284,9 +284,9 @@ async def serving(handler: Callable[[web.Request], Awaitable[web.StreamResponse]
 
 
 class WireCounter:
-    """A relay counting the requests that reach the wire, lean ones included.
+    """A relay counting the requests that reach the wire, direct ones included.
 
-    botocore's event hooks (``RequestCounter``) never see the lean requests, which bypass its pipeline.
+    botocore's event hooks (``RequestCounter``) never see the direct path's requests, which bypass its pipeline.
     With an ``upstream``, it is a reverse proxy in front of it; without, a forward proxy, relaying each
     request to the absolute URL it names.
     """

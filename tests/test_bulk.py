@@ -57,7 +57,7 @@ async def test_listed_small_objects_download_in_one_get_each(
 ) -> None:
     """A listing's size says the object fits one part: asked for whole, its checksum comes with it (no HEAD).
 
-    Every GET is a lean one (botocore never sees it): whole up to DIRECT_MAX, streamed above.
+    Every GET is a direct one (botocore never sees it): whole up to DIRECT_MAX, streamed above.
     """
     counter, settings = wire
     bodies = {f"listed/{n}.bin": os.urandom(1000 + n) for n in range(5)}
@@ -113,7 +113,7 @@ async def test_fail_fast_stops_the_batch(store: AsyncS3Store, tmp_path: Path) ->
 async def test_objects_and_parts_share_one_budget(
     bucket: str, wire: tuple[WireCounter, StoreSettings], tmp_path: Path
 ) -> None:
-    """Counted on the wire: the small files go out as lean PUTs, which botocore's hooks never see."""
+    """Counted on the wire: the small files go out as direct PUTs, which botocore's hooks never see."""
     counter, settings = wire
     big = tmp_path / "big.bin"
     big.write_bytes(os.urandom(16 * MiB))
@@ -136,7 +136,7 @@ async def test_bulk_sends_nothing_for_bad_keys(store: AsyncS3Store, tmp_path: Pa
     with pytest.raises(InvalidArgument):
         await store.download_many([("", tmp_path / "x")])
     assert counter.sent == []
-    assert not await store.exists("ok")  # nor a lean PUT, which botocore's hooks do not see
+    assert not await store.exists("ok")  # nor a direct PUT, which botocore's hooks do not see
 
 
 async def test_sync_up_then_down_transfers_only_changes(store: AsyncS3Store, s3: Any, tmp_path: Path) -> None:

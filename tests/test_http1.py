@@ -1,4 +1,4 @@
-"""The lean HTTP/1.1 pool against a scripted server on loopback: framing, keep-alive, failures."""
+"""The direct path's HTTP/1.1 pool against a scripted server on loopback: framing, keep-alive, failures."""
 
 from __future__ import annotations
 

@@ -49,7 +49,7 @@ def tree_bucket(s3: Any) -> str:
     return name
 
 
-# Listing pages go out on the lean path, which botocore's event hooks never see: requests are counted on
+# Listing pages go out on the direct path, which botocore's event hooks never see: requests are counted on
 # the wire, by a relay in front of moto.
 Wired = tuple[AsyncS3Store, WireCounter]
 

@@ -173,7 +173,7 @@ async def test_direct_and_botocore_send_the_same_option_headers(bucket: str, end
         await recorder.aclose()
     direct, botocore = seen
     assert FULL.sse_kms_key_id and FULL.bucket_key_enabled  # every header below is sent
-    assert "aiostorage/lean" in direct["user-agent"] and "aiostorage/lean" not in botocore["user-agent"]
+    assert "aiostorage/direct" in direct["user-agent"] and "aiostorage/direct" not in botocore["user-agent"]
     names = [
         "cache-control",
         "content-disposition",

@@ -125,7 +125,7 @@ async def test_missing_object_and_bucket(store: AsyncS3Store, settings: StoreSet
 async def test_invalid_arguments_send_nothing(
     bucket: str, wire: tuple[WireCounter, StoreSettings], call: Any, message: str
 ) -> None:
-    counter, settings = wire  # counted on the wire: lean PUTs bypass botocore's hooks
+    counter, settings = wire  # counted on the wire: direct PUTs bypass botocore's hooks
     async with AsyncS3Store(bucket, settings=settings) as store:
         with pytest.raises(InvalidArgument, match=message) as caught:
             await call(store)
@@ -255,8 +255,8 @@ async def test_many_concurrent_heads_share_the_pool(
 
 
 async def test_transient_errors_are_retried(store: AsyncS3Store) -> None:
-    # HeadObject goes through botocore, whose hooks inject the errors (small GETs take the lean path,
-    # retried the same way: tests/test_lean.py).
+    # HeadObject goes through botocore, whose hooks inject the errors (small GETs take the direct path,
+    # retried the same way: tests/test_direct_path.py).
     await store.put_bytes("r", b"retried")
     calls = inject_error(store.client, "HeadObject", "SlowDown", 503, times=2)
     assert (await store.head("r")).size == 7

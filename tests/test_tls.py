@@ -147,9 +147,9 @@ async def test_put_bytes_of_a_small_body_over_https(
     assert stored["Body"].read() == body
     assert stored["Metadata"] == {"origin": "tls"}
     assert result.size == len(body)
-    # The lean path signs with botocore's signer but outside its pipeline: over TLS too, it signs the payload.
+    # The direct path signs with botocore's signer but outside its pipeline: over TLS too, it signs the payload.
     [head] = wire(tls_endpoint, bucket, "PUT", key)
-    assert head.headers["user-agent"].startswith("aiostorage/lean")
+    assert head.headers["user-agent"].startswith("aiostorage/direct")
     assert head.headers["x-amz-content-sha256"] == hashlib.sha256(body).hexdigest()
     assert head.headers["x-amz-checksum-crc32"] == crc32_b64(body)
 
@@ -157,7 +157,7 @@ async def test_put_bytes_of_a_small_body_over_https(
 async def test_download_many_of_small_listed_objects_over_https(
     tls_store: AsyncS3Store, tls_endpoint: TLSEndpoint, s3: Any, bucket: str, tmp_path: Path
 ) -> None:
-    """The lean GET goes through the same TLS pool: one GET an object, the checksum asked for."""
+    """The direct GET goes through the same TLS pool: one GET an object, the checksum asked for."""
     bodies = {f"small/{n}.bin": data(50_000 + n, seed=n) for n in range(3)}
     for key, body in bodies.items():
         s3.put_object(Bucket=bucket, Key=key, Body=body, ChecksumAlgorithm="CRC32")
@@ -167,7 +167,7 @@ async def test_download_many_of_small_listed_objects_over_https(
     for key, body in bodies.items():
         assert (tmp_path / key).read_bytes() == body
         [head] = wire(tls_endpoint, bucket, "GET", key)
-        assert head.headers["user-agent"].startswith("aiostorage/lean")
+        assert head.headers["user-agent"].startswith("aiostorage/direct")
         assert head.headers["x-amz-checksum-mode"] == "ENABLED" and "range" not in head.headers
 
 
@@ -277,14 +277,14 @@ async def test_an_untrusted_certificate_is_refused(
     untrusted = settings_for(settings, tls_endpoint.url, max_attempts=5)
     async with AsyncS3Store(bucket, settings=untrusted) as store:
         counter = RequestCounter(store.client)
-        with pytest.raises(ConfigError, match=r"CERTIFICATE_VERIFY_FAILED.*AWS_CA_BUNDLE") as lean:
+        with pytest.raises(ConfigError, match=r"CERTIFICATE_VERIFY_FAILED.*AWS_CA_BUNDLE") as direct:
             await store.put_bytes("refused", b"secret")
         with pytest.raises(ConfigError, match="CERTIFICATE_VERIFY_FAILED") as head:
             await store.head("refused")
         assert len(counter.sent) == 1  # the HEAD was tried once
 
-    for raised in (lean.value, head.value):
-        # botocore's SSLError for the HEAD; aiohttp's certificate error (an ssl one) for the lean PUT.
+    for raised in (direct.value, head.value):
+        # botocore's SSLError for the HEAD; aiohttp's certificate error (an ssl one) for the direct PUT.
         assert any(isinstance(cause, SSLError | ssl.SSLCertVerificationError) for cause in causes(raised))
     assert tls_endpoint.proxy.heads_for(bucket) == []
     assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
@@ -325,7 +325,7 @@ async def test_a_rewritten_ca_bundle_is_read_again(
             await store.put_bytes("rotated", b"first")
     bundle.write_bytes(trusted)
     async with AsyncS3Store(bucket, settings=endpoint) as store:
-        await store.put_bytes("rotated", b"second")  # the lean pool
+        await store.put_bytes("rotated", b"second")  # the direct path's pool
         assert (await store.head("rotated")).size == len(b"second")  # aiohttp's connector
 
 

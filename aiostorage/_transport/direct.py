@@ -129,7 +129,7 @@ class DirectClient:
         self._resolving = asyncio.Lock()
         self._put_headers: dict[str, tuple[str, str]] | None = None
         # The name on the wire predates this module's: servers' logs and tests tell the two paths by it.
-        self._user_agent = f"aiostorage/lean {client.meta.config.user_agent or ''}".strip()
+        self._user_agent = f"aiostorage/direct {client.meta.config.user_agent or ''}".strip()
 
     def takes(self, size: int, attributes: dict[str, Any]) -> bool:
         """Whether a PUT of ``size`` bytes with these attributes (botocore's PutObject parameters: content

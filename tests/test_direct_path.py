@@ -1,4 +1,4 @@
-"""Small PUTs take a lean path (our SigV4 signer, botocore's pool, not its pipeline); results match botocore's."""
+"""Small PUTs take the direct path (our SigV4 signer, botocore's pool, not its pipeline); results match botocore's."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ async def test_non_ascii_metadata_is_refused_as_botocore_does(store: AsyncS3Stor
     assert counter.sent == []
 
 
-async def test_lean_put_missing_bucket(settings: StoreSettings) -> None:
+async def test_direct_put_missing_bucket(settings: StoreSettings) -> None:
     async with AsyncS3Store(unique_name("missing"), settings=settings) as store:
         with pytest.raises(BucketNotFound):
             await store.put_bytes("k", b"v")
@@ -88,16 +88,16 @@ async def flaky() -> AsyncIterator[tuple[FlakyServer, StoreSettings]]:
         yield server, StoreSettings(endpoint_url=url, aws_access_key_id="k", aws_secret_access_key="s", max_attempts=3)
 
 
-async def test_lean_put_retries_transient_errors(flaky: tuple[FlakyServer, StoreSettings]) -> None:
+async def test_direct_put_retries_transient_errors(flaky: tuple[FlakyServer, StoreSettings]) -> None:
     server, settings = flaky
     server.script = [(503, "SlowDown"), (500, "InternalError")]
     async with AsyncS3Store("flaky-bucket", settings=settings) as store:
         result = await store.put_bytes("k", b"third time")
     assert result.etag == hashlib.md5(b"third time").hexdigest()
-    assert len(server.seen) == 3 and all("aiostorage/lean" in agent for agent in server.seen)
+    assert len(server.seen) == 3 and all("aiostorage/direct" in agent for agent in server.seen)
 
 
-async def test_lean_get_retries_transient_errors(flaky: tuple[FlakyServer, StoreSettings]) -> None:
+async def test_direct_get_retries_transient_errors(flaky: tuple[FlakyServer, StoreSettings]) -> None:
     server, settings = flaky
     async with AsyncS3Store("flaky-bucket", settings=settings) as store:
         await store.put_bytes("k", b"0123456789")
@@ -105,19 +105,19 @@ async def test_lean_get_retries_transient_errors(flaky: tuple[FlakyServer, Store
         # A server that ignores Range sends the whole object: the range is cut from it.
         assert await store.get_bytes("k", byte_range=(2, 4)) == b"234"
         assert await store.get_bytes("k") == b"0123456789"
-    assert len(server.seen) == 5 and all("aiostorage/lean" in agent for agent in server.seen)
+    assert len(server.seen) == 5 and all("aiostorage/direct" in agent for agent in server.seen)
 
 
-async def test_lean_put_hands_redirects_to_botocore(flaky: tuple[FlakyServer, StoreSettings]) -> None:
+async def test_direct_put_hands_redirects_to_botocore(flaky: tuple[FlakyServer, StoreSettings]) -> None:
     server, settings = flaky
     server.script = [(400, "AuthorizationHeaderMalformed")]
     async with AsyncS3Store("flaky-bucket", settings=settings) as store:
         await store.put_bytes("a", b"1")
         await store.put_bytes("b", b"2")
-    assert ["aiostorage/lean" in agent for agent in server.seen] == [True, False, False]
+    assert ["aiostorage/direct" in agent for agent in server.seen] == [True, False, False]
 
 
-async def test_lean_listing_retries_and_hands_redirects_to_botocore(flaky: tuple[FlakyServer, StoreSettings]) -> None:
+async def test_direct_listing_retries_and_hands_redirects_to_botocore(flaky: tuple[FlakyServer, StoreSettings]) -> None:
     server, settings = flaky
     async with AsyncS3Store("flaky-bucket", settings=settings) as store:
         await store.put_bytes("a b", b"1")
@@ -126,7 +126,7 @@ async def test_lean_listing_retries_and_hands_redirects_to_botocore(flaky: tuple
         server.script = [(301, "PermanentRedirect")]
         assert [info.key async for info in store.list()] == ["a b"]
         assert [info.key async for info in store.list()] == ["a b"]
-    assert ["aiostorage/lean" in agent for agent in server.seen] == [True, True, True, True, False, False]
+    assert ["aiostorage/direct" in agent for agent in server.seen] == [True, True, True, True, False, False]
 
 
 async def test_listing_takes_the_lean_path(store: AsyncS3Store, s3: Any) -> None:
@@ -146,10 +146,10 @@ async def test_header_breaking_metadata_is_refused_before_any_request(store: Asy
     assert s3.list_objects_v2(Bucket=store.bucket).get("KeyCount") == 0
 
 
-async def test_lean_requests_through_a_proxy_are_relayed(
+async def test_direct_requests_through_a_proxy_are_relayed(
     store: AsyncS3Store, s3: Any, settings: StoreSettings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """With a proxy configured, lean PUTs and GETs go through it (on aiohttp), signed for the real origin."""
+    """With a proxy configured, direct PUTs and GETs go through it (on aiohttp), signed for the real origin."""
     proxy = WireCounter()  # no upstream: a forward proxy
     body = os.urandom(DIRECT_MAX - 1)  # a GET answer that arrives in many reads
     s3.put_object(Bucket=store.bucket, Key="via/listed.bin", Body=body, ChecksumAlgorithm="CRC32")
@@ -177,7 +177,7 @@ async def test_lean_requests_through_a_proxy_are_relayed(
 async def test_small_uploads_of_every_source_take_the_lean_path(
     store: AsyncS3Store, s3: Any, tmp_path: Path, wire: tuple[WireCounter, StoreSettings]
 ) -> None:
-    """A small file, stream or buffer is one lean PUT; past DIRECT_MAX, botocore sends it."""
+    """A small file, stream or buffer is one direct PUT; past DIRECT_MAX, botocore sends it."""
     small = os.urandom(300 * 1024)  # above the size hashed inline: read and hashed as a file range would be
     path = tmp_path / "small.json"
     path.write_bytes(small)
@@ -221,7 +221,7 @@ class ObjectServer:
 
 
 @pytest.mark.parametrize("good", [True, False])
-async def test_lean_get_checks_the_checksum_it_asked_for(tmp_path: Path, good: bool) -> None:
+async def test_direct_get_checks_the_checksum_it_asked_for(tmp_path: Path, good: bool) -> None:
     body = b"listed and small"
     right = base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode()
     server = ObjectServer(body, right if good else base64.b64encode(b"\0\0\0\0").decode())
@@ -230,7 +230,7 @@ async def test_lean_get_checks_the_checksum_it_asked_for(tmp_path: Path, good: b
         async with AsyncS3Store("object-bucket", settings=settings) as store:
             info = ObjectInfo(key="k.bin", size=len(body), etag="e1")
             result = await store.download_many([(info, tmp_path / "k.bin")], fsync=False)
-    assert server.seen == [("GET", "ENABLED")]  # one lean GET, no HEAD
+    assert server.seen == [("GET", "ENABLED")]  # one direct GET, no HEAD
     if good:
         assert result.ok and (tmp_path / "k.bin").read_bytes() == body
     else:
@@ -254,7 +254,7 @@ async def test_a_stale_listing_is_handled(store: AsyncS3Store, s3: Any, tmp_path
 
 
 async def test_get_bytes_on_the_lean_path(store: AsyncS3Store, s3: Any) -> None:
-    """Up to DIRECT_MAX in one lean GET; past it, the first MiB lean and the rest from botocore, pinned."""
+    """Up to DIRECT_MAX in one direct GET; past it, the first MiB direct and the rest from botocore, pinned."""
     small, large = os.urandom(10_000), os.urandom(DIRECT_MAX + 5_000)
     s3.put_object(Bucket=store.bucket, Key="small.bin", Body=small)
     s3.put_object(Bucket=store.bucket, Key="large.bin", Body=large)
@@ -271,7 +271,7 @@ async def test_get_bytes_on_the_lean_path(store: AsyncS3Store, s3: Any) -> None:
     assert await store.get_bytes("small.bin", byte_range=(5, 9)) == small[5:10]
     assert await store.get_bytes("small.bin", byte_range=(9_990, 20_000)) == small[9_990:]
     assert await store.get_bytes("empty.bin") == b""
-    assert counter.sent == []  # all lean
+    assert counter.sent == []  # all direct
     assert await store.get_bytes("large.bin") == large
     [rest] = counter.sent
     assert rest.startswith("GET ") and "large.bin" in rest

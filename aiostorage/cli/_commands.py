@@ -253,8 +253,8 @@ async def _download(
         into_folder = dst.endswith("/") or await anyio.Path(local).is_dir()
         path = local / PurePosixPath(source.key).name if into_folder else local
         with output.bars() as bars:
-            info = await store.head(source.key)
-            await store.download(source.key, path, progress=output.single(bars, source.key, info.size))
+            # The size reaches the bar with the download's first progress event: no HEAD of its own.
+            await store.download(source.key, path, progress=output.single(bars, source.key, None))
     output.line(f"download: s3://{source.bucket}/{source.key} to {path}")
     return 0
 

@@ -336,12 +336,14 @@ def rounds_of(
     clients: dict[str, Callable[[], None]], rounds: int, clock: Clock, reset: Callable[[], None]
 ) -> tuple[dict[str, list[float]], dict[str, list[float]], dict[str, list[float]]]:
     """Each client once per round, in turn, ``reset`` after each: the wall, CPU and user CPU times of its
-    sections."""
+    sections. Each round starts with the next client, so none always follows the same one."""
     walls: dict[str, list[float]] = {name: [] for name in clients}
     cpus: dict[str, list[float]] = {name: [] for name in clients}
     users: dict[str, list[float]] = {name: [] for name in clients}
-    for _ in range(rounds):
-        for name, run in clients.items():
+    names = list(clients)
+    for number in range(rounds):
+        for name in names[number % len(names) :] + names[: number % len(names)]:
+            run = clients[name]
             run()
             walls[name].append(clock.wall)
             cpus[name].append(clock.cpu)

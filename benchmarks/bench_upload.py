@@ -354,8 +354,12 @@ def main() -> None:
                     _run_child("aiostorage", server, bucket, path, profile=True)
                     continue
                 results: dict[str, list[dict[str, float]]] = {client: [] for client in clients}
-                for _ in range(args.rounds):
-                    for client in list(results):  # interleaved, so load changes hit every client alike
+                for number in range(args.rounds):
+                    # Interleaved, so load changes hit every client alike, and rotated: each round starts
+                    # with the next client, so none always follows the same one. (moto's CPU per upload
+                    # depends on what the upload before it left in its memory.)
+                    order = list(results)
+                    for client in order[number % len(order) :] + order[: number % len(order)]:
                         try:
                             results[client].append(_run_child(client, server, bucket, path))
                         except WrongBytes as wrong:

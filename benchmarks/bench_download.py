@@ -5,10 +5,13 @@ python -m benchmarks.bench_download [--rounds 5] [--size-mib 256] [--part-mib 8]
 
 Every client gets the same part size and parallelism where it has the notion. The ceiling is raw ranged
 GETs with aiohttp on one presigned URL (signed once, nothing hashed per byte), discarding the bytes: the
-most any client could get from the server on this machine. After its clock stops, every client's result
+most any client could get from the server on this machine. Two more ceilings write the bytes where they
+belong (``os.pwrite`` on the event loop, no temporary file, no checks), with and without one fsync at the
+end: what the page cache and the disk add, whoever downloads. After its clock stops, every client's result
 is checked (``benchmarks/verify.py``): the size, and the SHA-256 of samples of the bytes against the
 source's. ``s3rver-tls`` is s3rver over HTTPS with a CA made for the run, which every client checks.
-Clients run one after another inside each round, in a fresh event loop each; moto runs in its own
+Clients run one after another inside each round, in a fresh event loop each (asyncio's; one row runs
+aiostorage on uvloop's, which many asyncio services use); moto runs in its own
 process so the CPU figures are the client's.
 Medians over the rounds; only the ratios measured in this one run mean anything.
 
@@ -191,13 +194,19 @@ class Bench:
                     file.write(chunk)
         self.check("obstore")
 
-    async def ceiling(self) -> None:
+    async def ceiling(self, to_file: bool = False, fsync: bool = False) -> None:
+        """Raw aiohttp ranged GETs on a presigned URL: no signing, no checks, no pinning. The bytes are
+        discarded, or (``to_file``) written where they belong with ``os.pwrite`` on the event loop, the
+        cheapest writer there is, and optionally fsynced once at the end: what a download costs the
+        machine (the page cache, the disk) with no client around it."""
         url = boto3_client(self.server, 1).generate_presigned_url(
             "get_object", Params={"Bucket": BUCKET, "Key": KEY}, ExpiresIn=3600
         )
         ranges = iter(range(0, self.size, self.part))
         received = 0
         sample = StreamSample(self.size)
+        name = "ceiling-file" if to_file else "ceiling"
+        fd = -1
 
         async def worker(session: aiohttp.ClientSession) -> None:
             nonlocal received
@@ -207,7 +216,10 @@ class Bench:
                 async with session.get(url, headers={"Range": f"bytes={start}-{end}"}) as response:
                     response.raise_for_status()
                     while chunk := await response.content.readany():
-                        sample.add(offset, chunk)
+                        if to_file:
+                            os.pwrite(fd, chunk, offset)
+                        else:
+                            sample.add(offset, chunk)
                         offset += len(chunk)
                 received += offset - start
 
@@ -215,8 +227,19 @@ class Bench:
         connector = aiohttp.TCPConnector(limit=self.concurrency, ssl=tls if tls is not None else True)
         async with aiohttp.ClientSession(connector=connector) as session:
             with self.clock.section():
-                await asyncio.gather(*(worker(session) for _ in range(self.concurrency)))
-        self.check_received("ceiling", received, sample)
+                if to_file:
+                    fd = os.open(self.dest(name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+                try:
+                    await asyncio.gather(*(worker(session) for _ in range(self.concurrency)))
+                    if fsync:
+                        os.fsync(fd)
+                finally:
+                    if to_file:
+                        os.close(fd)
+        if to_file:
+            self.check(name)
+        else:
+            self.check_received(name, received, sample)
 
 
 class SmallBench:
@@ -352,9 +375,14 @@ def rounds_of(
     return walls, cpus, users
 
 
-def async_run(factory: Callable[[], Awaitable[None]]) -> Callable[[], None]:
+def async_run(factory: Callable[[], Awaitable[None]], *, uvloop: bool = False) -> Callable[[], None]:
     def run() -> None:
-        asyncio.run(factory())  # type: ignore[arg-type]
+        if uvloop:
+            import uvloop as loops
+
+            loops.run(factory())  # type: ignore[arg-type]
+        else:
+            asyncio.run(factory())  # type: ignore[arg-type]
 
     return run
 
@@ -368,11 +396,14 @@ def bench_server(server: Server, args: argparse.Namespace) -> None:
             "aiostorage": async_run(lambda: bench.aiostorage(fsync=True)),
             "aiostorage fsync=False": async_run(lambda: bench.aiostorage(fsync=False)),
             "aiostorage stream": async_run(bench.aiostorage_stream),
+            "aiostorage on uvloop": async_run(lambda: bench.aiostorage(fsync=True), uvloop=True),
             "boto3 download_file": bench.boto3,
             "aioboto3 download_file": async_run(bench.aioboto3),
             "s3fs _get_file": async_run(bench.s3fs),
             "obstore (one GET)": async_run(bench.obstore),
             "ceiling (aiohttp ranges)": async_run(bench.ceiling),
+            "ceiling to a file": async_run(lambda: bench.ceiling(to_file=True)),
+            "ceiling to a file, fsync": async_run(lambda: bench.ceiling(to_file=True, fsync=True)),
         }
         walls, cpus, users = rounds_of(clients, args.rounds, bench.clock, lambda: empty_folder(Path(folder)))
     speed = {name: size / MiB / statistics.median(values) for name, values in walls.items()}
@@ -394,6 +425,12 @@ def bench_server(server: Server, args: argparse.Namespace) -> None:
             f"{speed[name] / speed['boto3 download_file']:>8.2f}x {speed[name] / speed['obstore (one GET)']:>10.2f}x "
             f"{speed[name] / speed['ceiling (aiohttp ranges)']:>10.2f}x"
         )
+    # The ceiling discards what it receives; a download writes it. Against the ceiling that writes too:
+    for ours, theirs in (
+        ("aiostorage", "ceiling to a file, fsync"),
+        ("aiostorage fsync=False", "ceiling to a file"),
+    ):
+        print(f"{ours} vs {theirs}: {speed[ours] / speed[theirs]:.2f}x")
 
 
 @contextmanager

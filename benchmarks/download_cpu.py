@@ -21,6 +21,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from aiostorage import AsyncS3Store
 
@@ -60,9 +61,15 @@ def main() -> None:
     parser.add_argument("--part-mib", type=int, default=8)
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--tls", action="store_true", help="s3rver over HTTPS, its certificate checked")
+    parser.add_argument("--uvloop", action="store_true", help="run on uvloop's event loop instead of asyncio's")
     args = parser.parse_args()
     modes = args.modes.split(",")
     size, part = args.size_mib * MiB, args.part_mib * MiB
+    run: Any = asyncio.run
+    if args.uvloop:
+        import uvloop
+
+        run = uvloop.run
     with s3rver_server(tls=args.tls) as server, ca_bundle_in_environment(server):
         sample = seed(server, size)
         runs: dict[str, list[tuple[float, float, float, int]]] = {mode: [] for mode in modes}
@@ -70,7 +77,7 @@ def main() -> None:
             dest = Path(folder) / "object.bin"
             for _ in range(args.rounds):
                 for mode in modes:
-                    runs[mode].append(asyncio.run(_one(server, mode, dest, size, part)))
+                    runs[mode].append(run(_one(server, mode, dest, size, part)))
                     if mode != "stream":
                         check_file(f"aiostorage {mode}", dest, size, sample)
                         dest.unlink()

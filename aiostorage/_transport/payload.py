@@ -27,8 +27,10 @@ from . import compat
 
 __all__ = ["Body", "FileBody", "PartBody", "install_payload_hooks", "request_args", "signs_payload"]
 
-# Buffers are written to the socket in slices of this size (see _send_view).
-SEND_CHUNK = 1024 * 1024
+# Buffers are written to the socket in slices of this size (see _send_view), and file ranges sent by
+# sendfile in pieces of it: what the socket does not take of a slice at once is copied into asyncio's
+# buffer, so each connection holds at most this much beyond the part itself.
+SEND_CHUNK = 256 * 1024
 _SIGNER = "aiostorage-s3v4"
 _PARAM = "AiostoragePayloadSHA256"
 _OPERATIONS = ("PutObject", "UploadPart")

@@ -1,5 +1,6 @@
-"""Start-up: the command line's ``--help`` and ``--version``, ``import aiostorage``, and the import a store
-needs, against ``import aioboto3`` (and an empty interpreter, the floor).
+"""Start-up: the command line's ``--help`` and ``--version``, ``import aiostorage``, the import a store
+needs and a store opened, against ``import aioboto3`` and an aioboto3 S3 client opened (and an empty
+interpreter, the floor).
 
 Each case runs ``--rounds`` times as a fresh process; the figures are the medians of the wall time and
 of the peak resident size (``wait4``'s ``ru_maxrss``, taken by a small launcher: see ``LAUNCHER``).
@@ -23,6 +24,27 @@ from collections import Counter
 from pathlib import Path
 
 STORE_IMPORT = "from aiostorage import AsyncS3Store, StoreSettings; AsyncS3Store.__aenter__"
+# Ready to send a first request: imported, client made and entered (no request is sent; nothing listens
+# on port 9). aioboto3 imports aiohttp and botocore's endpoint machinery only when a client is made, so
+# this, not the bare import, is the like-for-like comparison.
+OPEN_STORE = """
+import asyncio
+from aiostorage import AsyncS3Store, StoreSettings
+async def main():
+    settings = StoreSettings(endpoint_url="http://127.0.0.1:9", aws_access_key_id="k", aws_secret_access_key="s")
+    async with AsyncS3Store("bucket", settings=settings):
+        pass
+asyncio.run(main())
+"""
+OPEN_AIOBOTO3 = """
+import asyncio
+import aioboto3
+async def main():
+    session = aioboto3.Session(aws_access_key_id="k", aws_secret_access_key="s", region_name="us-east-1")
+    async with session.client("s3", endpoint_url="http://127.0.0.1:9"):
+        pass
+asyncio.run(main())
+"""
 # Where the measured processes run: ``python -c`` puts the current folder first on sys.path, and a checkout's
 # folder would shadow the installed package being measured.
 NEUTRAL = tempfile.gettempdir()
@@ -38,6 +60,8 @@ def cases(bin_dir: Path) -> dict[str, list[str]]:
         "import a store needs": [python, "-c", STORE_IMPORT],
         "import aioboto3": [python, "-c", "import aioboto3"],
         "import aiobotocore.session": [python, "-c", "import aiobotocore.session"],
+        "open a store": [python, "-c", OPEN_STORE],
+        "open an aioboto3 S3 client": [python, "-c", OPEN_AIOBOTO3],
     }
 
 
@@ -110,6 +134,13 @@ def main() -> None:
     print(
         f"import a store needs / import aioboto3: time {store_wall / peer_wall:.2f}x, RSS {store_rss / peer_rss:.2f}x"
     )
+    if "open a store" in figures:
+        store_wall, store_rss = figures["open a store"]
+        peer_wall, peer_rss = figures["open an aioboto3 S3 client"]
+        print(
+            f"open a store / open an aioboto3 S3 client: time {store_wall / peer_wall:.2f}x, "
+            f"RSS {store_rss / peer_rss:.2f}x"
+        )
 
     python = str(args.bin / "python")
     rows, packages = importtime(python, STORE_IMPORT)

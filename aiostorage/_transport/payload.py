@@ -27,9 +27,9 @@ from . import compat
 
 __all__ = ["Body", "FileBody", "PartBody", "install_payload_hooks", "request_args", "signs_payload"]
 
-# Buffers are written to the socket in slices of this size (see _send_view), and file ranges sent by
-# sendfile in pieces of it: what the socket does not take of a slice at once is copied into asyncio's
-# buffer, so each connection holds at most this much beyond the part itself.
+# Buffers are written to the socket in slices of this size (see _send_view): what the socket does not
+# take of a slice at once is copied into asyncio's buffer, so each connection holds at most this much
+# beyond the part itself.
 SEND_CHUNK = 256 * 1024
 _SIGNER = "aiostorage-s3v4"
 _PARAM = "AiostoragePayloadSHA256"
@@ -156,9 +156,11 @@ class _FileRangePayload(aiohttp.payload.Payload):
         transport = compat.plain_socket_for_body(writer)
         if transport is not None:
             try:
-                sent = await self._sendfile(transport)
-            except _CannotSendfile:
-                pass  # nothing was sent: this loop or transport cannot sendfile
+                sent = await asyncio.get_running_loop().sendfile(
+                    transport, part.file, part.offset, part.length, fallback=False
+                )
+            except (NotImplementedError, RuntimeError):
+                pass  # raised before anything is sent: this loop or transport cannot sendfile
             else:
                 if sent != part.length:
                     raise StorageError(
@@ -167,31 +169,6 @@ class _FileRangePayload(aiohttp.payload.Payload):
                 return
         async for piece in _slices(part):
             await writer.write(piece)
-
-    async def _sendfile(self, transport: asyncio.WriteTransport) -> int:
-        """Send the range with ``sendfile`` in ``SEND_CHUNK`` pieces, as buffers are sent; the bytes sent.
-
-        In one call a part reaches the server as one burst at memory speed; in pieces it arrives paced
-        like any other client's body, for about the same client CPU, and a server that reads bodies into
-        memory (moto) does measurably less work (docs/performance-large-objects.md, Uploads).
-        """
-        part, loop, sent = self._part, asyncio.get_running_loop(), 0
-        while sent < part.length:
-            count = min(SEND_CHUNK, part.length - sent)
-            try:
-                done = await loop.sendfile(transport, part.file, part.offset + sent, count, fallback=False)
-            except (NotImplementedError, RuntimeError) as exc:
-                if sent:
-                    raise
-                raise _CannotSendfile from exc  # raised before anything is sent
-            sent += done
-            if done < count:
-                break  # the file ended early: the caller reports it
-        return sent
-
-
-class _CannotSendfile(Exception):
-    """This event loop or transport cannot ``sendfile``."""
 
 
 async def _slices(part: Body) -> AsyncIterator[bytes | memoryview]:

@@ -119,7 +119,9 @@ async def drain_with_poller(settings: StoreSettings, url: str, count: int, concu
             nonlocal handled
             handled += 1
             if handled == count:
-                await poller.stop()
+                # now=True: the queue is empty, so the long poll in flight can take nothing, and waiting
+                # for it to end (up to wait_time, what a graceful stop does) is shutdown, not draining.
+                await poller.stop(now=True)
 
         await poller.run(handler, concurrency=concurrency)
     return time.perf_counter() - started, delete_calls

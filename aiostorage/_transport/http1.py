@@ -16,6 +16,7 @@ import ssl
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import cast
 
 import aiohttp
 import httptools
@@ -60,8 +61,8 @@ class _Connection(asyncio.Protocol):
         self._max_body = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream transport, but not always an asyncio.Transport instance: uvloop's are its own classes.
+        self.transport = cast(asyncio.Transport, transport)
 
     @property
     def open(self) -> bool:

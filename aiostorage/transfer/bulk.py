@@ -118,11 +118,13 @@ async def run_jobs(ctx: S3Context, jobs: Sequence[Job], options: BulkOptions) ->
     aggregate = _Aggregate(len(jobs), total, options.progress)
     # Requests in flight, as everywhere: see ``Retrying.limiter``.
     budgeted = ctx.with_budget(anyio.Semaphore(options.concurrency, fast_acquire=True))
-    open_items = anyio.Semaphore(options.concurrency)
     outcomes: list[BulkItem | None] = [None] * len(jobs)
+    # At most ``concurrency`` items open at once: that many workers take the jobs in order. (A task per job,
+    # all started at once and waiting their turn, costs a task and a semaphore wait for every item.)
+    pending = iter(enumerate(jobs))
 
-    async def run_one(index: int, job: Job, scope: anyio.CancelScope) -> None:
-        async with open_items:
+    async def work(scope: anyio.CancelScope) -> None:
+        for index, job in pending:
             try:
                 result = await job.step(budgeted, aggregate.item_progress(index))
             except Exception as exc:  # each item's failure is its own; cancellation still propagates
@@ -134,8 +136,8 @@ async def run_jobs(ctx: S3Context, jobs: Sequence[Job], options: BulkOptions) ->
             aggregate.item_done()
 
     async with task_group() as group:
-        for index, job in enumerate(jobs):
-            group.start_soon(run_one, index, job, group.cancel_scope)
+        for _ in range(min(options.concurrency, len(jobs))):
+            group.start_soon(work, group.cancel_scope)
     items = [
         outcome
         or BulkItem(

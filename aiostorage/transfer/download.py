@@ -79,8 +79,9 @@ class _Writer:
         self._room: anyio.Event | None = None
         self._abort = False
 
-    async def put(self, offset: int, chunks: list[bytes]) -> None:
-        """Hand ``chunks`` over for writing at ``offset``, first waiting while too much is waiting already.
+    async def put(self, offset: int, chunks: list[bytes]) -> int:
+        """Hand ``chunks`` over for writing at ``offset``, first waiting while too much is waiting already;
+        the bytes handed over.
 
         Nothing is handed over when the wait is cancelled: a retried range then fetches those bytes again.
         """
@@ -94,7 +95,9 @@ class _Writer:
                 break
             await room.wait()
         self._queue.put((offset, chunks))
-        self.queued += sum(map(len, chunks))
+        size = sum(map(len, chunks))
+        self.queued += size
+        return size
 
     def close(self, abort: bool) -> None:
         """No more batches: ``run`` returns once the queue is written (or, with ``abort``, dropped)."""
@@ -136,11 +139,9 @@ class _TempFile:
                 self.fd = os.open(self.path, flags, 0o666)
             return self.fd
 
-    def write(self, offset: int, chunks: list[bytes]) -> int:
-        """Write ``chunks`` at ``offset`` (blocking: one worker-thread hop opens and writes); the descriptor."""
-        fd = self.open()
-        _write(fd, offset, chunks)
-        return fd
+    def write(self, offset: int, chunks: list[bytes]) -> None:
+        """Write ``chunks`` at ``offset``, opening the file on first use (blocking)."""
+        _write(self.open(), offset, chunks)
 
     def datasync(self) -> None:
         """Flush what is written so far (blocking); nothing when nothing was written yet."""
@@ -211,8 +212,7 @@ async def download_object(
     def sink_in(group: TaskGroup) -> Sink:
         async def sink(offset: int, chunks: list[bytes]) -> None:
             nonlocal unsynced, syncing
-            await writer.put(offset, chunks)
-            unsynced += sum(map(len, chunks))
+            unsynced += await writer.put(offset, chunks)
             if fsync and unsynced >= SYNC_EVERY and not syncing:
                 syncing, unsynced = True, 0
                 group.start_soon(sync_early)
